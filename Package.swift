@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The hot loops of the engine are only fast with overflow checks removed; these flags apply
+// to release builds (tests and benchmarks run `-c release`), never to debug ones.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "FastVimServe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fastvim", targets: ["fastvim"]),
+        .library(name: "FastVimEngine", targets: ["FastVimEngine"]),
+        .library(name: "FastVimImages", targets: ["FastVimImages"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, each behind a module map with a one-line shim header.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // libjpeg/libpng report errors by longjmp: that control flow stays inside C.
+        .target(
+            name: "CImageCodecs",
+            path: "Sources/CImageCodecs",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+        ),
+        .target(
+            name: "FastVimEngine",
+            dependencies: ["COpenBLAS", "CZlib"],
+            swiftSettings: fastMath
+        ),
+        .target(
+            name: "FastVimImages",
+            dependencies: ["CImageCodecs"],
+            swiftSettings: fastMath
+        ),
+        .executableTarget(
+            name: "fastvim",
+            dependencies: [
+                "FastVimEngine",
+                "FastVimImages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine"]),
+        .testTarget(name: "FastVimImagesTests", dependencies: ["FastVimImages", "FastVimEngine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
