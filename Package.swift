@@ -47,7 +47,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine"]),
-        .testTarget(name: "FastVimImagesTests", dependencies: ["FastVimImages", "FastVimEngine"]),
+        .testTarget(name: "FastVimImagesTests", dependencies: ["FastVimImages"]),
     ],
     swiftLanguageModes: [.v6]
 )
