@@ -1,0 +1,26 @@
+/// FastVim's pooling of one sequence: tokens come in `groups` runs of `width` consecutive
+/// tokens (a row of the grid the mixer sees); each run collapses to one token.
+/// The reference scales only the mean (scaling_factor, for MAE-transferred weights).
+public enum Collapse: String, Sendable, Codable {
+    case mean, max
+}
+
+func poolGroups(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
+                groups: Int, width: Int, channels e: Int, collapse: Collapse, scale: Float) {
+    for g in 0 ..< groups {
+        let o = out + g * e
+        let first = x + g * width * e
+        for c in 0 ..< e { o[c] = first[c] }
+        for w in 1 ..< max(width, 1) {
+            let row = first + w * e
+            switch collapse {
+            case .mean: for c in 0 ..< e { o[c] += row[c] }
+            case .max: for c in 0 ..< e { o[c] = Swift.max(o[c], row[c]) }
+            }
+        }
+        if collapse == .mean {
+            let s = scale / Float(width)
+            for c in 0 ..< e { o[c] *= s }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+
+/// A FastVim or Vim classifier ready to run on the CPU. Immutable after loading, so one
+/// model serves many threads, each with its own `Workspace`.
+public final class VisionMamba: @unchecked Sendable {
+    public let architecture: Architecture
+    public let config: ModelConfig
+    public let checkpoint: Checkpoint
+    let weights: ModelWeights
+
+    public init(checkpoint: Checkpoint, config: ModelConfig = ModelConfig()) throws(CheckpointError) {
+        self.checkpoint = checkpoint
+        self.config = config
+        architecture = try Architecture(checkpoint: checkpoint, config: config)
+        weights = try ModelWeights(checkpoint, architecture)
+    }
+
+    /// Loads a checkpoint and its config (`--config`, else `<checkpoint>.json` if present).
+    public convenience init(path: String, configPath: String? = nil, weights: WeightsChoice = .auto) throws(CheckpointError) {
+        let (config, _) = try ModelConfig.locate(explicit: configPath, checkpoint: path)
+        try self.init(checkpoint: try Checkpoint(path: path, weights: weights), config: config)
+    }
+
+    public var parameterCount: Int { checkpoint.parameterCount }
+
+    /// Buffers for inputs of this batch size and image size, with the position embedding
+    /// fitted to the input's grid.
+    public func makeWorkspace(batch: Int, height: Int, width: Int) throws(CheckpointError) -> Workspace {
+        let ws = try Workspace(model: architecture, batch: batch, height: height, width: width)
+        try fitPositionEmbedding(into: ws)
+        return ws
+    }
+
+    /// Which scan implementation runs; `.reference` is the plain-loop oracle.
+    public enum ScanKernel: Sendable { case fast, reference }
+
+    /// Runs images (B, C, H, W) through the network. Writes (B, classes) logits when the model
+    /// has a head and `logits` is given; the pooled features stay in `ws.features`.
+    /// `trace` sees the residual stream at the points the golden fixtures record.
+    public func forward(_ ws: Workspace, input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?,
+                        scan: ScanKernel = .fast,
+                        trace: ((String, UnsafeBufferPointer<Float>) -> Void)? = nil) {
+        let a = architecture
+        let (b, d, s) = (ws.batch, a.embedDim, ws.sequence)
+        let rows = b * s
+        embed(ws, input: input)
+        trace?("embed", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
+        for (i, block) in weights.blocks.enumerated() {
+            if i == 0 {
+                ws.residual.update(from: ws.hidden, count: rows * d)
+                rmsNorm(ws.normed, ws.residual, weight: block.norm, rows: rows, d: d)
+            } else {
+                addRMSNorm(ws.normed, residual: ws.residual, hidden: ws.hidden, weight: block.norm, rows: rows, d: d)
+            }
+            let transposed = a.family == .fastvim && i % 2 == 1
+            if transposed {
+                // Odd FastVim blocks see the grid column-major: (cols, rows).
+                permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true)
+                mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: ws.grid.cols, width: ws.grid.rows, scan: scan)
+                permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false)
+            } else if a.family == .fastvim {
+                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: ws.grid.rows, width: ws.grid.cols, scan: scan)
+            } else {
+                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: s, width: 1, scan: scan)
+            }
+            if let trace {
+                trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
+                trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
+            }
+        }
+        addRMSNorm(ws.normed, residual: ws.residual, hidden: ws.hidden, weight: weights.normF, rows: rows, d: d)
+        pool(ws)
+        trace?("features", UnsafeBufferPointer(start: ws.features, count: b * d))
+        if let logits, let head = weights.headWeight, let bias = weights.headBias {
+            for i in 0 ..< b { (logits + i * a.numClasses).update(from: bias, count: a.numClasses) }
+            gemmNT(logits, ldOut: a.numClasses, ws.features, lda: d, head, ldb: d, m: b, n: a.numClasses, k: d, accumulate: true)
+        }
+    }
+
+    /// Convenience for tests and the CLI: logits of a (B, C, H, W) batch as a flat array.
+    public func logits(input: [Float], batch: Int, height: Int, width: Int, scan: ScanKernel = .fast) throws(CheckpointError) -> [Float] {
+        guard architecture.numClasses > 0 else { throw .missingKey("head.weight (this checkpoint is an encoder without a classification head)") }
+        guard input.count == batch * architecture.inChannels * height * width else {
+            throw .invalidConfig("input holds \(input.count) values, expected \(batch)x\(architecture.inChannels)x\(height)x\(width)")
+        }
+        let ws = try makeWorkspace(batch: batch, height: height, width: width)
+        var out = [Float](repeating: 0, count: batch * architecture.numClasses)
+        input.withUnsafeBufferPointer { inp in
+            out.withUnsafeMutableBufferPointer { forward(ws, input: inp.baseAddress!, logits: $0.baseAddress!, scan: scan) }
+        }
+        return out
+    }
+
+    // MARK: - Stages
+
+    private func fitPositionEmbedding(into ws: Workspace) throws(CheckpointError) {
+        let a = architecture, d = a.embedDim
+        let trained = try a.trainedGrid(for: ws.grid)
+        let clsRow = a.hasClassToken ? trained.count / 2 : -1
+        // Split the class-token row (Vim) from the grid rows, resize the grid part, put it back at the middle.
+        var gridPart = [Float](repeating: 0, count: trained.count * d)
+        var k = 0
+        for row in 0 ..< a.positionTokens where row != clsRow {
+            for c in 0 ..< d { gridPart[c * trained.count + k] = weights.posEmbed[row * d + c] }
+            k += 1
+        }
+        var fitted = [Float](repeating: 0, count: ws.grid.count * d)
+        if trained == ws.grid {
+            fitted = gridPart
+        } else {
+            bicubicResize(&fitted, gridPart, channels: d, inHeight: trained.rows, inWidth: trained.cols,
+                          outHeight: ws.grid.rows, outWidth: ws.grid.cols)
+        }
+        let newCls = a.hasClassToken ? ws.grid.count / 2 : -1
+        var token = 0
+        for row in 0 ..< ws.sequence {
+            let dst = ws.posEmbed + row * d
+            if row == newCls {
+                dst.update(from: weights.posEmbed + clsRow * d, count: d)
+                continue
+            }
+            for c in 0 ..< d { dst[c] = fitted[c * ws.grid.count + token] }
+            token += 1
+        }
+    }
+
+    /// Patch embedding (im2col + GEMM), bias, class token in the middle (Vim), position embedding.
+    private func embed(_ ws: Workspace, input: UnsafePointer<Float>) {
+        let a = architecture, d = a.embedDim, l = ws.grid.count
+        let patchLength = a.inChannels * a.patchSize * a.patchSize
+        let imageSize = a.inChannels * ws.height * ws.width
+        for i in 0 ..< ws.batch {
+            im2col(ws.columns + i * l * patchLength, image: input + i * imageSize, channels: a.inChannels,
+                   height: ws.height, width: ws.width, patch: a.patchSize, stride: a.stride,
+                   rows: ws.grid.rows, columns: ws.grid.cols)
+        }
+        gemmNT(ws.patches, ldOut: d, ws.columns, lda: patchLength, weights.patchWeight, ldb: patchLength,
+               m: ws.batch * l, n: d, k: patchLength)
+        let middle = a.hasClassToken ? l / 2 : -1
+        for i in 0 ..< ws.batch {
+            for t in 0 ..< ws.sequence {
+                let dst = ws.hidden + (i * ws.sequence + t) * d
+                let pos = ws.posEmbed + t * d
+                if t == middle {
+                    let cls = weights.clsToken!
+                    for c in 0 ..< d { dst[c] = cls[c] + pos[c] }
+                } else {
+                    let k = middle >= 0 && t > middle ? t - 1 : t
+                    let src = ws.patches + (i * l + k) * d
+                    for c in 0 ..< d { dst[c] = src[c] + weights.patchBias[c] + pos[c] }
+                }
+            }
+        }
+    }
+
+    private func permute(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, ws: Workspace, toColumnMajor: Bool) {
+        let (rows, cols, d) = (ws.grid.rows, ws.grid.cols, architecture.embedDim)
+        for i in 0 ..< ws.batch {
+            let base = i * ws.sequence * d
+            for r in 0 ..< rows {
+                for c in 0 ..< cols {
+                    let rowMajor = base + (r * cols + c) * d, colMajor = base + (c * rows + r) * d
+                    if toColumnMajor {
+                        (out + colMajor).update(from: x + rowMajor, count: d)
+                    } else {
+                        (out + rowMajor).update(from: x + colMajor, count: d)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Final features: FastVim averages every token, Vim takes the class token.
+    private func pool(_ ws: Workspace) {
+        let a = architecture, d = a.embedDim, s = ws.sequence
+        for i in 0 ..< ws.batch {
+            let f = ws.features + i * d
+            if a.hasClassToken {
+                f.update(from: ws.normed + (i * s + ws.grid.count / 2) * d, count: d)
+                continue
+            }
+            f.update(repeating: 0, count: d)
+            for t in 0 ..< s {
+                let row = ws.normed + (i * s + t) * d
+                for c in 0 ..< d { f[c] += row[c] }
+            }
+            let inv = 1 / Float(s)
+            for c in 0 ..< d { f[c] *= inv }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+/// Activation buffers for one (batch, height, width), carved out of a single allocation
+/// made once; a forward pass allocates nothing. One workspace per thread.
+public final class Workspace: @unchecked Sendable {
+    public let batch: Int
+    public let height: Int
+    public let width: Int
+    public let grid: Grid
+    /// Tokens per image in the residual stream: the grid, plus the class token for Vim.
+    public let sequence: Int
+    let maxGroups: Int
+
+    let posEmbed: UnsafeMutablePointer<Float>   // (sequence, D), fitted to `grid`
+    let columns: UnsafeMutablePointer<Float>    // (B·L, C·p·p) im2col
+    let patches: UnsafeMutablePointer<Float>    // (B·L, D)
+    let residual: UnsafeMutablePointer<Float>   // (B·S, D)
+    let hidden: UnsafeMutablePointer<Float>     // (B·S, D)
+    let normed: UnsafeMutablePointer<Float>     // (B·S, D)
+    let permuted: UnsafeMutablePointer<Float>   // (B·S, D) the mixer's view of odd FastVim blocks
+    let xz: UnsafeMutablePointer<Float>         // (B·S, 2E)
+    let xF: UnsafeMutablePointer<Float>         // (B·S, E) conv + SiLU, forward branch
+    let xB: UnsafeMutablePointer<Float>         // (B·S, E) backward branch, original order
+    let pooledF: UnsafeMutablePointer<Float>    // (B·G, E)
+    let pooledB: UnsafeMutablePointer<Float>    // (B·G, E)
+    let dbcF: UnsafeMutablePointer<Float>       // (B·G, R + 2N)
+    let dbcB: UnsafeMutablePointer<Float>       // (B·G, R + 2N)
+    let deltaF: UnsafeMutablePointer<Float>     // (B·G, E)
+    let deltaB: UnsafeMutablePointer<Float>     // (B·G, E)
+    let yF: UnsafeMutablePointer<Float>         // (B·G, E)
+    let yB: UnsafeMutablePointer<Float>         // (B·G, E)
+    let gated: UnsafeMutablePointer<Float>      // (B·S, E)
+    let scanState: UnsafeMutablePointer<Float>  // (B, 2, N·E)
+    let features: UnsafeMutablePointer<Float>   // (B, D)
+    private let arena: UnsafeMutableBufferPointer<Float>
+
+    public var byteCount: Int { arena.count * MemoryLayout<Float>.size }
+
+    init(model a: Architecture, batch: Int, height: Int, width: Int) throws(CheckpointError) {
+        guard batch > 0, height > 0, width > 0 else { throw .invalidConfig("empty input: batch \(batch), \(height)x\(width)") }
+        self.batch = batch
+        self.height = height
+        self.width = width
+        grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
+        sequence = grid.count + (a.hasClassToken ? 1 : 0)
+        maxGroups = a.family == .fastvim ? max(grid.rows, grid.cols) : sequence
+        let d = a.embedDim, e = a.innerDim, l = grid.count, s = sequence, g = maxGroups, w = a.xProjWidth
+        let sizes = [
+            s * d, batch * l * a.inChannels * a.patchSize * a.patchSize, batch * l * d,
+            batch * s * d, batch * s * d, batch * s * d, batch * s * d,
+            batch * s * 2 * e, batch * s * e, batch * s * e,
+            batch * g * e, batch * g * e, batch * g * w, batch * g * w,
+            batch * g * e, batch * g * e, batch * g * e, batch * g * e,
+            batch * s * e, batch * 2 * a.stateDim * e, batch * d,
+        ]
+        // Each buffer starts on a 64-byte boundary for the BLAS kernels.
+        let padded = sizes.map { ($0 + 15) / 16 * 16 }
+        arena = .allocate(capacity: padded.reduce(0, +))
+        arena.initialize(repeating: 0)
+        var offset = 0
+        var pointers: [UnsafeMutablePointer<Float>] = []
+        for n in padded {
+            pointers.append(arena.baseAddress! + offset)
+            offset += n
+        }
+        (posEmbed, columns, patches) = (pointers[0], pointers[1], pointers[2])
+        (residual, hidden, normed, permuted) = (pointers[3], pointers[4], pointers[5], pointers[6])
+        (xz, xF, xB) = (pointers[7], pointers[8], pointers[9])
+        (pooledF, pooledB, dbcF, dbcB) = (pointers[10], pointers[11], pointers[12], pointers[13])
+        (deltaF, deltaB, yF, yB) = (pointers[14], pointers[15], pointers[16], pointers[17])
+        (gated, scanState, features) = (pointers[18], pointers[19], pointers[20])
+    }
+
+    deinit { arena.deallocate() }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct FastVim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fastvim",
+        abstract: "FastVim and Vim image classification: inspect checkpoints, run them, serve them.",
+        subcommands: [Inspect.self, Logits.self]
+    )
+}
