@@ -12,7 +12,7 @@ func bicubicResize(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Fl
         let a: Float = -0.75
         func near(_ x: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
         func far(_ x: Float) -> Float { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
-        let w = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+        let w = [far(t + 1), near(t), near(1 - t), far((1 - t) + 1)]
         let idx = (-1 ... 2).map { min(max(index + $0, 0), inSize - 1) }
         return (idx, w)
     }

@@ -1,0 +1,76 @@
+import FastVimEngine
+import Foundation
+import Testing
+
+/// The ground truth: logits of the reference PyTorch implementations.
+@Suite struct GoldenLogitsTests {
+    static let fixtures = (try? Fixtures.expected()) ?? []
+
+    @Test(arguments: fixtures.map(\.name))
+    func matchesReference(_ name: String) throws {
+        let f = try #require(Self.fixtures.first { $0.name == name })
+        let model = try VisionMamba(path: Fixtures.path(f.checkpoint))
+        let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
+        let shape = try #require(inputs.shape(f.input))
+        #expect(Array(shape[2...]) == f.imageSize)
+        let expected = f.logits.flatMap { $0 }
+        let atol = 1e-4 * max(1, maxAbs(expected))
+        for kernel in [VisionMamba.ScanKernel.fast, .reference] {
+            let logits = try model.logits(input: try inputs.floats(f.input), batch: shape[0], height: shape[2],
+                                          width: shape[3], scan: kernel)
+            expectClose(logits, expected, atol: atol, "\(name) logits (\(kernel) scan)")
+        }
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(Self.fixtures.count >= 4, "golden fixtures not found under \(Fixtures.directory)")
+    }
+
+    /// fastvim_small records the residual stream after every stage: locate a bug block by block.
+    @Test func fastvimSmallTraceBlockByBlock() throws {
+        let model = try VisionMamba(path: Fixtures.path("fastvim_small.ckpt"))
+        let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_a.safetensors"))
+        let shape = try #require(inputs.shape("fastvim_small.input"))
+        let ws = try model.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3])
+        var seen: [String: [Float]] = [:]
+        let input = try inputs.floats("fastvim_small.input")
+        input.withUnsafeBufferPointer { p in
+            model.forward(ws, input: p.baseAddress!, logits: nil) { name, values in seen[name] = Array(values) }
+        }
+        let traced = inputs.names.filter { $0.hasPrefix("fastvim_small.trace.") }
+        #expect(traced.count == 10)
+        for name in traced {
+            let stage = String(name.dropFirst("fastvim_small.trace.".count))
+            let expected = try inputs.floats(name)
+            let ours = try #require(seen[stage], "forward did not trace \(stage)")
+            expectClose(ours, expected, atol: 1e-4 * max(1, maxAbs(expected)), "trace \(stage)")
+        }
+    }
+
+    @Test func fastvimTinyHasThePublishedParameterCount() throws {
+        let model = try VisionMamba(path: Fixtures.path("fastvim_t.pth"))
+        #expect(model.parameterCount == 7_166_056)
+        let a = model.architecture
+        #expect(a.family == .fastvim && a.embedDim == 192 && a.depth == 24 && a.innerDim == 384)
+        #expect(a.dtRank == 12 && a.stateDim == 16 && a.numClasses == 1000 && a.patchSize == 16)
+    }
+
+    @Test func familiesAreReadFromTheKeys() throws {
+        #expect(try VisionMamba(path: Fixtures.path("fastvim_small.ckpt")).architecture.family == .fastvim)
+        #expect(try VisionMamba(path: Fixtures.path("vim_ln_small.ckpt")).architecture.family == .vimLN)
+        #expect(try VisionMamba(path: Fixtures.path("vim_small.pth")).architecture.family == .vim)
+    }
+
+    /// Batch items are independent: one image alone gives the same logits as in a batch.
+    @Test func batchOfOneMatchesBatch() throws {
+        let model = try VisionMamba(path: Fixtures.path("fastvim_small.ckpt"))
+        let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_a.safetensors"))
+        let all = try inputs.floats("fastvim_small.input")
+        let per = 3 * 64 * 96
+        let batched = try model.logits(input: all, batch: 3, height: 64, width: 96)
+        for i in 0 ..< 3 {
+            let single = try model.logits(input: Array(all[i * per ..< (i + 1) * per]), batch: 1, height: 64, width: 96)
+            expectClose(single, Array(batched[i * 10 ..< (i + 1) * 10]), atol: 1e-5, "image \(i) alone vs in batch")
+        }
+    }
+}

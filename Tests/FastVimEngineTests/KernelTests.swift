@@ -1,0 +1,104 @@
+@testable import FastVimEngine
+import Foundation
+import Testing
+
+/// Optimised kernels against their plain oracles, on shapes that exercise the vector tails.
+@Suite struct KernelTests {
+    struct Rand {
+        var state: UInt64
+        mutating func next(_ lo: Float = -1, _ hi: Float = 1) -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return lo + (hi - lo) * Float(state >> 40) / Float(1 << 24)
+        }
+    }
+
+    @Test(arguments: [(14, 384, false), (14, 384, true), (197, 37, false), (5, 13, true), (1, 8, false)])
+    func fastScanMatchesReference(_ c: (Int, Int, Bool)) {
+        let (steps, e, reverse) = c
+        let n = 16, r = 4, w = r + 2 * n
+        var rng = Rand(state: 42)
+        let u = (0 ..< steps * e).map { _ in rng.next() }
+        let delta = (0 ..< steps * e).map { _ in rng.next(0.001, 2) }
+        let a = (0 ..< e * n).map { _ in -rng.next(0.01, 16) }
+        var aT = [Float](repeating: 0, count: e * n)
+        for i in 0 ..< e { for j in 0 ..< n { aT[j * e + i] = a[i * n + j] } }
+        let dbc = (0 ..< steps * w).map { _ in rng.next() }
+        var yRef = [Float](repeating: 0, count: steps * e), yFast = yRef
+        var scratch = [Float](repeating: 0, count: n * e)
+        let shape = ScanShape(steps: steps, channels: e, state: n, ldBC: w, reverse: reverse)
+        dbc.withUnsafeBufferPointer { p in
+            selectiveScanReference(&yRef, u: u, delta: delta, a: a, b: p.baseAddress! + r, c: p.baseAddress! + r + n, shape)
+            selectiveScan(&yFast, u: u, delta: delta, aT: aT, b: p.baseAddress! + r, c: p.baseAddress! + r + n,
+                          scratch: &scratch, shape)
+        }
+        expectClose(yFast, yRef, atol: 1e-5 * max(1, maxAbs(yRef)), "scan \(c)")
+    }
+
+    @Test func exp8IsAccurate() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let v = exp8(SIMD8(repeating: x))[0], ref = expf(x)
+            worst = max(worst, abs(v - ref) / ref)
+            x += 0.0137
+        }
+        #expect(worst < 5e-7, "relative error \(worst)")
+        #expect(exp8(SIMD8(repeating: -1000))[0] >= 0)
+    }
+
+    /// The reverse conv is the forward conv of the flipped sequence, flipped back.
+    @Test func reverseConvIsFlippedForwardConv() {
+        let l = 11, e = 13, k = 4
+        var rng = Rand(state: 7)
+        let x = (0 ..< l * e).map { _ in rng.next() }
+        let w = (0 ..< k * e).map { _ in rng.next() }
+        let bias = (0 ..< e).map { _ in rng.next() }
+        var flipped = [Float](repeating: 0, count: l * e)
+        for t in 0 ..< l { for c in 0 ..< e { flipped[(l - 1 - t) * e + c] = x[t * e + c] } }
+        var rev = [Float](repeating: 0, count: l * e), fwd = rev
+        causalConvSiLU(&rev, x, ldx: e, weightT: w, bias: bias, length: l, channels: e, width: k, reverse: true)
+        causalConvSiLU(&fwd, flipped, ldx: e, weightT: w, bias: bias, length: l, channels: e, width: k, reverse: false)
+        var back = [Float](repeating: 0, count: l * e)
+        for t in 0 ..< l { for c in 0 ..< e { back[(l - 1 - t) * e + c] = fwd[t * e + c] } }
+        expectClose(rev, back, atol: 1e-6, "reverse conv")
+        // And the forward conv against the formula, at t = 2 (taps reaching before the start are zero).
+        let c = 5
+        let manual = bias[c] + w[1 * e + c] * x[0 * e + c] + w[2 * e + c] * x[1 * e + c] + w[3 * e + c] * x[2 * e + c]
+        #expect(abs(fwd.isEmpty ? 0 : {
+            var out = [Float](repeating: 0, count: l * e)
+            causalConvSiLU(&out, x, ldx: e, weightT: w, bias: bias, length: l, channels: e, width: k, reverse: false)
+            return out[2 * e + c]
+        }() - manual / (1 + expf(-manual))) < 1e-6)
+    }
+
+    /// Against `F.interpolate(x, size, mode="bicubic", align_corners=False)` of PyTorch 2.15,
+    /// x = sin(0.7 k) on a 4x6 grid, shrinking one axis and growing the other both ways.
+    @Test func bicubicMatchesPyTorch() {
+        let input: [Float] = (0 ..< 24).map { Float(sin(Double($0) * 0.7)) }
+        let expected: [(Int, Int, [Float])] = [
+            (7, 5, [0.1431473, 0.9892107, 1.138807, 0.5601009, -0.4234709, -0.3720275, 0.1593733, 0.5703283, 0.6165405,
+                    0.231638, -0.908074, -0.8746914, -0.2417636, 0.5457793, 0.9675853, -0.05278453, -0.6502616, -0.7890521,
+                    -0.423219, 0.2470141, 0.8519001, 0.1826799, -0.597949, -0.9961706, -0.7047116, 0.4373746, 0.645652,
+                    0.4065202, -0.09259392, -0.5374416, 0.01100602, 0.9098216, 1.16555, 0.6758724, -0.2979124]),
+            (3, 9, [-0.2022102, 0.08274232, 0.4869327, 0.7057579, 0.8194706, 0.7175168, 0.506559, 0.1068412, -0.1776361,
+                    0.03050066, -0.2406989, -0.5999975, -0.7581325, -0.789052, -0.6123105, -0.356616, 0.05815267, 0.3352458,
+                    0.1414465, 0.3967754, 0.7083769, 0.8045872, 0.7524722, 0.5023234, 0.203889, -0.2226918, -0.4902372]),
+        ]
+        for (h, w, values) in expected {
+            var out = [Float](repeating: 0, count: h * w)
+            bicubicResize(&out, input, channels: 1, inHeight: 4, inWidth: 6, outHeight: h, outWidth: w)
+            // float32 rounding: PyTorch's float result itself is 6e-7 from the float64 one here.
+            expectClose(out, values, atol: 3e-6, "bicubic 4x6 -> \(h)x\(w)")
+        }
+        var same = [Float](repeating: 0, count: 24)
+        bicubicResize(&same, input, channels: 1, inHeight: 4, inWidth: 6, outHeight: 4, outWidth: 6)
+        expectClose(same, input, atol: 1e-6, "identity resize")
+    }
+
+    @Test func gridPadsToThePatchAndHonoursStride() {
+        #expect(Grid(height: 224, width: 224, patch: 16, stride: 16) == Grid(rows: 14, cols: 14))
+        #expect(Grid(height: 64, width: 96, patch: 16, stride: 16) == Grid(rows: 4, cols: 6))
+        #expect(Grid(height: 230, width: 100, patch: 16, stride: 16) == Grid(rows: 15, cols: 7))
+        #expect(Grid(height: 224, width: 224, patch: 16, stride: 8) == Grid(rows: 27, cols: 27))
+    }
+}
