@@ -1,21 +1,22 @@
 /// A loaded checkpoint: the model's weights as views into the memory-mapped file, and
 /// float32 copies only where the stored dtype or layout demands one.
 public final class Checkpoint: @unchecked Sendable {
-    public enum Format: String, Sendable { case torch, safetensors }
+    public enum Format: String, Sendable { case torch, safetensors, memory }
 
     public let path: String
     public let format: Format
     /// Which dictionary of the file holds the weights (e.g. `state_dict_ema`).
     public let source: String
     public let tensors: [String: WeightTensor]
-    private let file: MappedFile
+    private let file: MappedFile?
     // Conversions are made while a model is built, on one thread; afterwards read-only.
     private var converted: [String: UnsafeMutableBufferPointer<Float>] = [:]
 
     public init(path: String, weights: WeightsChoice = .auto) throws(CheckpointError) {
         self.path = path
-        file = try MappedFile(path: path)
-        let bytes = file.bytes
+        let mapped = try MappedFile(path: path)
+        file = mapped
+        let bytes = mapped.bytes
         if ZipArchive.looksLikeZip(bytes) {
             let torch = try TorchZipReader(bytes, path: path)
             let selected = try WeightSelection.select(torch.object, weights)
@@ -38,6 +39,27 @@ public final class Checkpoint: @unchecked Sendable {
         } else {
             throw .notACheckpoint(path: path, reason: "unrecognised file signature")
         }
+    }
+
+    /// Weights built in memory (benchmarks of the standard configurations); nothing is mapped.
+    init(inMemory values: [String: ([Int], [Float])], source: String) {
+        path = "(memory)"
+        format = .memory
+        self.source = source
+        file = nil
+        var tensors: [String: WeightTensor] = [:]
+        var converted: [String: UnsafeMutableBufferPointer<Float>] = [:]
+        for (key, (shape, v)) in values {
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(v.count, 1))
+            _ = buffer.initialize(from: v)
+            converted[key] = buffer
+            var strides = [Int](repeating: 1, count: shape.count)
+            for d in stride(from: shape.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * shape[d + 1] }
+            tensors[key] = WeightTensor(key: key, dtype: .float32, shape: shape, strides: strides, offset: 0,
+                                        storage: UnsafeRawBufferPointer(buffer), bigEndian: false)
+        }
+        self.tensors = tensors
+        self.converted = converted
     }
 
     deinit {
