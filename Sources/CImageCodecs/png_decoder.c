@@ -123,7 +123,9 @@ int CImageCodecs_png_decode(CImageCodecs_Decoder *d, uint8_t *pixels) {
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16 && !s->gray16) png_set_strip_16(png);  // keeps the high byte, like Pillow
-    if (type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    // Unconditional: palette expansion turns tRNS into an alpha channel, which Pillow's
+    // convert("RGB") simply ignores.
+    png_set_strip_alpha(png);
     if ((type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) && !s->gray16) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
