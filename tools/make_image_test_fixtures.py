@@ -190,6 +190,7 @@ def main():
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=90, subsampling=2, restart_marker_blocks=2)
     add_decode("jpeg_restart.jpg", buf.getvalue())
+    add_decode("png_strip.png", encode_png(scene(3, 200, 255), 2, 8))  # extreme aspect ratio
 
     # Preprocessing with non-default parameters, reference computed from Pillow's resize.
     cases = [
@@ -201,6 +202,8 @@ def main():
                           "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.25, 0.125]}),
         ("png_gray16.png", {"resize": 23, "crop_size": [21, 36]}),             # identity resize
         ("png_palette8_trns.png", {"resize": 17, "crop_size": [16, 31], "interpolation": "bilinear"}),
+        ("png_strip.png", {"resize": 16, "crop_size": [16, 40]}),                # 200x3 -> 1066x16
+        ("png_strip.png", {"resize": 2, "crop_size": [2, 100], "interpolation": "bilinear"}),
     ]
     for i, (name, params) in enumerate(cases):
         p = {"resize": 256, "crop_size": [224, 224], "interpolation": "bicubic",

@@ -73,8 +73,9 @@ private final class Session {
         c.max_jpeg_scans = UInt32(clamping: max(1, limits.maxJPEGScans))
         c.max_png_chunk = UInt32(clamping: limits.maxPNGChunkBytes)
         c.max_png_chunks = UInt32(clamping: limits.maxPNGChunks)
-        // libjpeg's working set is a few bytes per pixel for progressive coefficients.
-        c.max_codec_memory = UInt64(clamping: limits.maxPixels) * 16 + (64 << 20)
+        // libjpeg keeps 2 bytes per pixel per component of coefficients for progressive files
+        // (4 components for CMYK); past this it errors instead of growing.
+        c.max_codec_memory = UInt64(clamping: limits.maxPixels) * 8 + (64 << 20)
         let code = Int32(format == .jpeg ? CImageCodecs_FORMAT_JPEG.rawValue : CImageCodecs_FORMAT_PNG.rawValue)
         guard let d = CImageCodecs_decoder_create(code, base.assumingMemoryBound(to: UInt8.self), bytes.count, &c) else {
             throw .outOfMemory

@@ -15,9 +15,9 @@ enum PillowResize {
         guard !rows.isEmpty, !cols.isEmpty else { return }
         let needH = outWidth != width
         let needV = outHeight != height
-        let vert = needV ? ResampleCoefficients(inSize: height, outSize: outHeight, filter: filter) : nil
+        let vert = needV ? ResampleCoefficients(inSize: height, outSize: outHeight, filter: filter, outputs: rows) : nil
         // Input rows the vertical pass reads (or the kept rows themselves).
-        let srcRows = vert?.inputSpan(of: rows) ?? rows
+        let srcRows = vert?.inputSpan ?? rows
         let outCols = cols.count
 
         if !needH {
@@ -33,7 +33,7 @@ enum PillowResize {
             return
         }
 
-        let horiz = ResampleCoefficients(inSize: width, outSize: outWidth, filter: filter)
+        let horiz = ResampleCoefficients(inSize: width, outSize: outWidth, filter: filter, outputs: cols)
         if !needV {
             for (i, y) in rows.enumerated() {
                 horizontalRow(src + y * width * 3, horiz, cols: cols, into: dst + i * outCols * 3)
@@ -64,7 +64,7 @@ enum PillowResize {
             c.first.withUnsafeBufferPointer { first in
                 c.count.withUnsafeBufferPointer { count in
                     var o = out
-                    for xx in cols {
+                    for xx in 0..<cols.count {  // indices relative to c.outputs == cols
                         let k = weights.baseAddress! + xx * c.taps
                         var p = line + Int(first[xx]) * 3
                         var s0 = half, s1 = half, s2 = half
@@ -99,11 +99,11 @@ enum PillowResize {
         let acc = UnsafeMutablePointer<Int32>.allocate(capacity: samples)
         defer { acc.deallocate() }
         c.weights.withUnsafeBufferPointer { weights in
-            for (i, yy) in rows.enumerated() {
-                let k = weights.baseAddress! + yy * c.taps
-                let ymin = Int(c.first[yy]) - rowOffset
+            for i in 0..<rows.count {  // indices relative to c.outputs == rows
+                let k = weights.baseAddress! + i * c.taps
+                let ymin = Int(c.first[i]) - rowOffset
                 acc.update(repeating: half, count: samples)
-                for y in 0..<Int(c.count[yy]) {
+                for y in 0..<Int(c.count[i]) {
                     let w = k[y]
                     let line = src + (ymin + y) * rowStride
                     for s in 0..<samples { acc[s] &+= Int32(line[s]) &* w }

@@ -21,6 +21,20 @@ import Testing
         #expect(Self.decodeError([]) == .unsupportedFormat("empty input"))
     }
 
+    @Test func zeroFilledAndMagicThenGarbage() {
+        #expect(Self.decodeError([UInt8](repeating: 0, count: 1024)) == .unsupportedFormat("unknown"))
+        var rng = SplitMix64(seed: 7)
+        let garbage = (0..<2048).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for magic: [UInt8] in [[0xFF, 0xD8, 0xFF], [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]] {
+            for input in [magic, magic + garbage, magic + [UInt8](repeating: 0, count: 512)] {
+                switch Self.decodeError(input) {
+                case .corrupt?, .truncated?, .unsupportedVariant?: break
+                case let other: Issue.record("magic + \(input.count - magic.count) bytes: got \(String(describing: other))")
+                }
+            }
+        }
+    }
+
     @Test func randomBytes() {
         var rng = SplitMix64(seed: 42)
         for length in [1, 2, 7, 64, 4096] {

@@ -71,3 +71,19 @@ import Testing
         #expect(out[5] == (Float(128) / 255 - 0.5) / 0.5)  // (1, 1) is an image pixel
     }
 }
+
+@Suite struct ExtremeGeometryTests {
+    @Test func longStripStaysBounded() throws {
+        // 16384 x 1 resizes to 4194304 x 256; only the crop window is ever computed.
+        let image = DecodedImage(width: 16_384, height: 1, pixels: [UInt8](repeating: 200, count: 16_384 * 3))
+        let out = try Preprocessor.preprocess(image, .imagenet)
+        #expect(out.count == 3 * 224 * 224)
+        #expect(abs(out[0] - (Float(200) / 255 - 0.485) / 0.229) < 1e-6)
+    }
+
+    @Test func onePixelUpscales() throws {
+        let image = DecodedImage(width: 1, height: 1, pixels: [10, 20, 30])
+        let out = try Preprocessor.preprocess(image, .imagenet)
+        #expect(out[224 * 224] == (Float(20) / 255 - 0.456) / 0.224)
+    }
+}
