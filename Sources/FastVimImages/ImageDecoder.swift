@@ -115,7 +115,7 @@ private final class Session {
         }
         guard status == 0 else { throw Session.error(status, decoder, header.format) }
         let warnings = String(cString: CImageCodecs_warnings(decoder))
-        return DecodedImage(width: header.width, height: header.height, pixels: pixels,
+        return DecodedImage(unchecked: header.width, height: header.height, pixels: pixels,
                             warnings: warnings.isEmpty ? [] : warnings.split(separator: "\n").map(String.init))
     }
 

@@ -32,6 +32,7 @@ import Testing
         let expected = try Fixtures.bytes(Fixtures.resources.appendingPathComponent(c.rgb))
         let image = try ImageDecoder.decode(bytes)
         #expect(image.width == c.width && image.height == c.height)
+        #expect(image.warnings.isEmpty, "\(c.file): \(image.warnings)")
         try #require(image.pixels.count == expected.count)
         var differing = 0, maxDiff = 0, first: String?
         for i in 0..<expected.count where image.pixels[i] != expected[i] {

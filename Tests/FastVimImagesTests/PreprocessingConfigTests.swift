@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func invalidValuesAreRefused() throws {
-        let image = DecodedImage(width: 2, height: 2, pixels: [UInt8](repeating: 128, count: 12))
+        let image = try DecodedImage(width: 2, height: 2, pixels: [UInt8](repeating: 128, count: 12))
         for bad in [Preprocessing(resize: 0), Preprocessing(cropSize: [0, 4]), Preprocessing(cropSize: [1, 2, 3]),
                     Preprocessing(mean: [0.5]), Preprocessing(std: [1, 0, 1]), Preprocessing(std: [1, .nan, 1])] {
             #expect(throws: ImageError.self) { _ = try Preprocessor.preprocess(image, bad) }
@@ -64,7 +64,7 @@ import Testing
 
     @Test func paddingIsNormalisedZero() throws {
         // A 2x2 mid-gray image, resize to 2 (identity), crop 4x4: a zero border around it.
-        let image = DecodedImage(width: 2, height: 2, pixels: [UInt8](repeating: 128, count: 12))
+        let image = try DecodedImage(width: 2, height: 2, pixels: [UInt8](repeating: 128, count: 12))
         let p = Preprocessing(resize: 2, cropSize: [4, 4], mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
         let out = try Preprocessor.preprocess(image, p)
         #expect(out[0] == -1)                       // padded corner: (0 - 0.5) / 0.5
@@ -75,15 +75,23 @@ import Testing
 @Suite struct ExtremeGeometryTests {
     @Test func longStripStaysBounded() throws {
         // 16384 x 1 resizes to 4194304 x 256; only the crop window is ever computed.
-        let image = DecodedImage(width: 16_384, height: 1, pixels: [UInt8](repeating: 200, count: 16_384 * 3))
+        let image = try DecodedImage(width: 16_384, height: 1, pixels: [UInt8](repeating: 200, count: 16_384 * 3))
         let out = try Preprocessor.preprocess(image, .imagenet)
         #expect(out.count == 3 * 224 * 224)
         #expect(abs(out[0] - (Float(200) / 255 - 0.485) / 0.229) < 1e-6)
     }
 
     @Test func onePixelUpscales() throws {
-        let image = DecodedImage(width: 1, height: 1, pixels: [10, 20, 30])
+        let image = try DecodedImage(width: 1, height: 1, pixels: [10, 20, 30])
         let out = try Preprocessor.preprocess(image, .imagenet)
         #expect(out[224 * 224] == (Float(20) / 255 - 0.456) / 0.224)
+    }
+}
+
+@Suite struct DecodedImageTests {
+    @Test func mismatchedBufferIsRefused() {
+        #expect(throws: ImageError.self) { _ = try DecodedImage(width: 2, height: 2, pixels: [1, 2, 3]) }
+        #expect(throws: ImageError.self) { _ = try DecodedImage(width: 0, height: 5, pixels: []) }
+        #expect(throws: ImageError.self) { _ = try DecodedImage(width: Int.max, height: 2, pixels: []) }
     }
 }

@@ -19,7 +19,7 @@ import Testing
         let w = 4000, h = 3000
         var pixels = [UInt8](repeating: 0, count: w * h * 3)
         for i in 0..<pixels.count { pixels[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
-        let big = DecodedImage(width: w, height: h, pixels: pixels)
+        let big = try DecodedImage(width: w, height: h, pixels: pixels)
         let start = clock.now
         let result = try Preprocessor.preprocess(big, .imagenet)
         let resize = clock.now - start
