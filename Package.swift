@@ -47,7 +47,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine"]),
-        .testTarget(name: "FastVimImagesTests", dependencies: ["FastVimImages"]),
+        .testTarget(
+            name: "FastVimImagesTests",
+            dependencies: ["FastVimImages"],
+            // Read by path (tools/make_image_test_fixtures.py writes them), not bundled.
+            exclude: ["Resources"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,2 +1,0 @@
-#include "CImageCodecs.h"
-int CImageCodecs_placeholder(void) { return 0; }
