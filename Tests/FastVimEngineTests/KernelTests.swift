@@ -46,29 +46,32 @@ import Testing
         #expect(exp8(SIMD8(repeating: -1000))[0] >= 0)
     }
 
-    /// The reverse conv is the forward conv of the flipped sequence, flipped back.
+    /// The reverse conv is the forward conv of the flipped sequence, flipped back; both on a
+    /// channel slice of a wider buffer, as the mixer calls them.
     @Test func reverseConvIsFlippedForwardConv() {
-        let l = 11, e = 13, k = 4
+        let l = 11, e = 13, k = 4, ld = 20
         var rng = Rand(state: 7)
-        let x = (0 ..< l * e).map { _ in rng.next() }
+        let x = (0 ..< l * ld).map { _ in rng.next() }
         let w = (0 ..< k * e).map { _ in rng.next() }
         let bias = (0 ..< e).map { _ in rng.next() }
-        var flipped = [Float](repeating: 0, count: l * e)
-        for t in 0 ..< l { for c in 0 ..< e { flipped[(l - 1 - t) * e + c] = x[t * e + c] } }
+        var flipped = [Float](repeating: 0, count: l * ld)
+        for t in 0 ..< l { for c in 0 ..< ld { flipped[(l - 1 - t) * ld + c] = x[t * ld + c] } }
         var rev = [Float](repeating: 0, count: l * e), fwd = rev
-        causalConvSiLU(&rev, x, ldx: e, weightT: w, bias: bias, length: l, channels: e, width: k, reverse: true)
-        causalConvSiLU(&fwd, flipped, ldx: e, weightT: w, bias: bias, length: l, channels: e, width: k, reverse: false)
+        causalConvSiLU(&rev, ldo: e, x, ldx: ld, weightT: w, ldw: e, bias: bias, length: l, channels: e, width: k, reverse: true)
+        causalConvSiLU(&fwd, ldo: e, flipped, ldx: ld, weightT: w, ldw: e, bias: bias, length: l, channels: e, width: k, reverse: false)
         var back = [Float](repeating: 0, count: l * e)
         for t in 0 ..< l { for c in 0 ..< e { back[(l - 1 - t) * e + c] = fwd[t * e + c] } }
         expectClose(rev, back, atol: 1e-6, "reverse conv")
-        // And the forward conv against the formula, at t = 2 (taps reaching before the start are zero).
-        let c = 5
-        let manual = bias[c] + w[1 * e + c] * x[0 * e + c] + w[2 * e + c] * x[1 * e + c] + w[3 * e + c] * x[2 * e + c]
-        #expect(abs(fwd.isEmpty ? 0 : {
-            var out = [Float](repeating: 0, count: l * e)
-            causalConvSiLU(&out, x, ldx: e, weightT: w, bias: bias, length: l, channels: e, width: k, reverse: false)
-            return out[2 * e + c]
-        }() - manual / (1 + expf(-manual))) < 1e-6)
+
+        // The forward conv against the formula, at t = 2: the first tap reaches before the start and reads zero.
+        var out = [Float](repeating: 0, count: l * e)
+        causalConvSiLU(&out, ldo: e, x, ldx: ld, weightT: w, ldw: e, bias: bias, length: l, channels: e, width: k, reverse: false)
+        for c in [0, 5, 12] {
+            var pre = bias[c]
+            for j in 1 ..< k { pre += w[j * e + c] * x[(j - 1) * ld + c] }
+            let expected = pre / (1 + expf(-pre))
+            #expect(abs(out[2 * e + c] - expected) < 1e-6)
+        }
     }
 
     /// Against `F.interpolate(x, size, mode="bicubic", align_corners=False)` of PyTorch 2.15,

@@ -1,21 +1,35 @@
-/// Depthwise causal convolution along the token axis followed by SiLU, over one sequence.
-/// x is (L, E) with row stride `ldx` (it is the x half of in_proj's output); out is (L, E).
-/// `weightT` is (K, E), the PyTorch (E, 1, K) weight transposed so lanes run over channels.
+/// Depthwise causal convolution along the token axis followed by SiLU, over one sequence
+/// and a slice of `channels` channels. x is (L, ·) with row stride `ldx` (the x half of
+/// in_proj's output), out is (L, ·) with row stride `ldo`; `weightT` is the PyTorch
+/// (E, 1, K) weight transposed to (K, E) with row stride `ldw`, so lanes run over channels.
 /// Forward: out[t] = silu(bias + Σ_k w[k] · x[t - (K-1) + k]).
 /// Reverse (the backward branch on the flipped sequence, written in original order):
 /// out[t] = silu(bias + Σ_k w[k] · x[t + (K-1) - k]).
-func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int,
-                    weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
+                    weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
                     length: Int, channels e: Int, width k: Int, reverse: Bool) {
     let vectorEnd = e - e % 8
+    // Tap j of token t reads token t + offset(j); taps outside the sequence read zero.
+    let step = reverse ? -1 : 1
+    let first = reverse ? k - 1 : -(k - 1)
     for t in 0 ..< length {
-        let o = out + t * e
+        let o = out + t * ldo
+        let interior = t + first >= 0 && t + first < length && t + first + step * (k - 1) >= 0
+            && t + first + step * (k - 1) < length
         var c = 0
         while c < vectorEnd {
             var acc = load8(bias + c)
-            for j in 0 ..< k {
-                let src = reverse ? t + (k - 1) - j : t - (k - 1) + j
-                if src >= 0, src < length { acc += load8(weightT + j * e + c) * load8(x + src * ldx + c) }
+            if interior {
+                var src = x + (t + first) * ldx + c
+                for j in 0 ..< k {
+                    acc += load8(weightT + j * ldw + c) * load8(src)
+                    src += step * ldx
+                }
+            } else {
+                for j in 0 ..< k {
+                    let s = t + first + step * j
+                    if s >= 0, s < length { acc += load8(weightT + j * ldw + c) * load8(x + s * ldx + c) }
+                }
             }
             store8(silu8(acc), o + c)
             c += 8
@@ -23,8 +37,8 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float
         while c < e {
             var acc = bias[c]
             for j in 0 ..< k {
-                let src = reverse ? t + (k - 1) - j : t - (k - 1) + j
-                if src >= 0, src < length { acc += weightT[j * e + c] * x[src * ldx + c] }
+                let s = t + first + step * j
+                if s >= 0, s < length { acc += weightT[j * ldw + c] * x[s * ldx + c] }
             }
             o[c] = silu(acc)
             c += 1

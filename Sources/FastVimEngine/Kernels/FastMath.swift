@@ -9,8 +9,14 @@ import Darwin
 /// polynomial on [-ln2/2, ln2/2]: relative error below 2e-7, far inside the 1e-4 budget.
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let x = x.clamped(lowerBound: SIMD8(repeating: -87.0), upperBound: SIMD8(repeating: 88.0))
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    // clamped(lowerBound:upperBound:) is not inlined by Swift's generic SIMD code.
+    let lo = SIMD8<Float>(repeating: -87), hi = SIMD8<Float>(repeating: 88)
+    let x = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+    // Adding 1.5·2²³ rounds x·log2(e) to an integer n held in the low mantissa bits: this
+    // avoids a float-to-int vector conversion, which Swift's generic SIMD init makes slow.
+    let magic = SIMD8<Float>(repeating: 12_582_912)
+    let shifted = x * 1.442_695_04 + magic
+    let n = shifted - magic
     let r = (x - n * 0.693_359_375) + n * 2.121_944_4e-4
     var p = SIMD8<Float>(repeating: 1.0 / 5040)
     p = p * r + 1.0 / 720
@@ -20,8 +26,8 @@ func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let exponent = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n)) &+ 127) &<< 23
-    return p * unsafeBitCast(exponent, to: SIMD8<Float>.self)
+    let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    return p * unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
 }
 
 @inline(__always)

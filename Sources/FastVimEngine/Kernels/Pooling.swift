@@ -5,14 +5,16 @@ public enum Collapse: String, Sendable, Codable {
     case mean, max
 }
 
-func poolGroups(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
+/// x is (groups·width, ·) with row stride `ldx`, out (groups, ·) with row stride `ldo`;
+/// `channels` columns of each are used.
+func poolGroups(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
                 groups: Int, width: Int, channels e: Int, collapse: Collapse, scale: Float) {
     for g in 0 ..< groups {
-        let o = out + g * e
-        let first = x + g * width * e
-        for c in 0 ..< e { o[c] = first[c] }
+        let o = out + g * ldo
+        let first = x + g * width * ldx
+        o.update(from: first, count: e)
         for w in 1 ..< max(width, 1) {
-            let row = first + w * e
+            let row = first + w * ldx
             switch collapse {
             case .mean: for c in 0 ..< e { o[c] += row[c] }
             case .max: for c in 0 ..< e { o[c] = Swift.max(o[c], row[c]) }

@@ -11,91 +11,96 @@ extension VisionMamba {
         precondition(groups * width == s)
 
         gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
-        if let bias = w.inProjBias {
-            for t in 0 ..< tokens { let row = ws.xz + t * 2 * e; for c in 0 ..< 2 * e { row[c] += bias[c] } }
-        }
+        if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
         let pools = width > 1 || (a.family == .fastvim && a.scalingFactor != 1)
-        for i in 0 ..< b {
-            let x = ws.xz + i * s * 2 * e
-            causalConvSiLU(ws.xF + i * s * e, x, ldx: 2 * e, weightT: w.forward.convT, bias: w.forward.convBias,
-                           length: s, channels: e, width: a.convWidth, reverse: false)
-            causalConvSiLU(ws.xB + i * s * e, x, ldx: 2 * e, weightT: w.backward.convT, bias: w.backward.convBias,
-                           length: s, channels: e, width: a.convWidth, reverse: true)
-            if pools {
-                poolGroups(ws.pooledF + i * groups * e, ws.xF + i * s * e, groups: groups, width: width, channels: e,
-                           collapse: a.collapse, scale: a.scalingFactor)
-                poolGroups(ws.pooledB + i * groups * e, ws.xB + i * s * e, groups: groups, width: width, channels: e,
-                           collapse: a.collapse, scale: a.scalingFactor)
+        Parallel.batchChannels(batch: b, channels: e) { i, ch in
+            let x = ws.xz + i * s * 2 * e + ch.lowerBound
+            for (out, pooled, dir, reverse) in [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)] {
+                let o = out + i * s * e + ch.lowerBound
+                causalConvSiLU(o, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound, ldw: e,
+                               bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count, width: a.convWidth,
+                               reverse: reverse)
+                if pools {
+                    poolGroups(pooled + i * groups * e + ch.lowerBound, ldo: e, o, ldx: e, groups: groups, width: width,
+                               channels: ch.count, collapse: a.collapse, scale: a.scalingFactor)
+                }
             }
         }
         let uF = pools ? ws.pooledF : ws.xF, uB = pools ? ws.pooledB : ws.xB
         let steps = b * groups
-        for (u, dbc, delta, y, dir, reverse, state) in [
+        let directions = [
             (uF, ws.dbcF, ws.deltaF, ws.yF, w.forward, false, ws.scanState),
-            (uB, ws.dbcB, ws.deltaB, ws.yB, w.backward, true, ws.scanState + n * e),
-        ] {
+            (uB, ws.dbcB, ws.deltaB, ws.yB, w.backward, true, ws.scanState + b * n * e),
+        ]
+        for (u, dbc, delta, _, dir, _, _) in directions {
             gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
             gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
-            for g in 0 ..< steps {
-                let row = delta + g * e
-                for c in 0 ..< e { row[c] = softplus(row[c] + dir.dtBias[c]) }
-            }
-            let shape = ScanShape(steps: groups, channels: e, state: n, ldBC: xw, reverse: reverse)
-            for i in 0 ..< b {
-                let off = i * groups
-                let bm = dbc + off * xw + r, cm = bm + n
-                switch scan {
-                case .fast:
-                    selectiveScan(y + off * e, u: u + off * e, delta: delta + off * e, aT: dir.aT, b: bm, c: cm,
-                                  scratch: state, shape)
-                case .reference:
-                    selectiveScanReference(y + off * e, u: u + off * e, delta: delta + off * e, a: dir.a, b: bm, c: cm, shape)
+            Parallel.ranges(steps, grain: 4) { rows in
+                for g in rows {
+                    let row = delta + g * e
+                    for c in 0 ..< e { row[c] = softplus(row[c] + dir.dtBias[c]) }
                 }
             }
         }
-        combine(w, ws, groups: groups, width: width)
-        gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
-        if let bias = w.outProjBias {
-            for t in 0 ..< tokens { let row = output + t * d; for c in 0 ..< d { row[c] += bias[c] } }
+        Parallel.batchChannels(batch: b, channels: e) { i, ch in
+            for (u, dbc, delta, y, dir, reverse, state) in directions {
+                let off = i * groups, c0 = ch.lowerBound
+                let bm = dbc + off * xw + r, cm = bm + n
+                let shape = ScanShape(steps: groups, channels: ch.count, state: n, ldBC: xw, reverse: reverse, ld: e)
+                switch scan {
+                case .fast:
+                    selectiveScan(y + off * e + c0, u: u + off * e + c0, delta: delta + off * e + c0, aT: dir.aT + c0,
+                                  b: bm, c: cm, scratch: state + i * n * e + c0, shape)
+                case .reference:
+                    selectiveScanReference(y + off * e + c0, u: u + off * e + c0, delta: delta + off * e + c0,
+                                           a: dir.a + c0 * n, b: bm, c: cm, shape)
+                }
+            }
         }
+        Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width) }
+        gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
+        if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
+    }
+
+    private func addRowBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, cols: Int) {
+        for t in 0 ..< rows { let row = x + t * cols; for c in 0 ..< cols { row[c] += bias[c] } }
     }
 
     /// Repeat each pooled scan output over its run, add the full-resolution D skip of both
     /// directions, average them, LayerNorm (FastVim, Vim w/ LN) and gate with SiLU(z).
     /// For the original Vim this equals averaging the two separately gated directions.
-    private func combine(_ w: BlockWeights, _ ws: Workspace, groups: Int, width: Int) {
+    private func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, groups: Int, width: Int) {
         let e = architecture.innerDim, s = ws.sequence
         let (dF, dB) = (w.forward.skip, w.backward.skip)
         let vectorEnd = e - e % 8
-        for i in 0 ..< ws.batch {
-            for t in 0 ..< s {
-                let token = i * s + t, group = i * groups + t / width
-                let v = ws.gated + token * e
-                let xf = ws.xF + token * e, xb = ws.xB + token * e
-                let yf = ws.yF + group * e, yb = ws.yB + group * e
-                let z = ws.xz + token * 2 * e + e
-                var c = 0
-                while c < vectorEnd {
-                    let sum = load8(yf + c) + load8(dF + c) * load8(xf + c) + load8(yb + c) + load8(dB + c) * load8(xb + c)
-                    store8(sum * 0.5, v + c)
-                    c += 8
-                }
-                while c < e {
-                    v[c] = (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
-                    c += 1
-                }
-                if let lw = w.layerNormWeight, let lb = w.layerNormBias {
-                    layerNormRow(v, weight: lw, bias: lb, n: e)
-                }
-                c = 0
-                while c < vectorEnd {
-                    store8(load8(v + c) * silu8(load8(z + c)), v + c)
-                    c += 8
-                }
-                while c < e {
-                    v[c] *= silu(z[c])
-                    c += 1
-                }
+        for token in tokens {
+            let i = token / s, t = token % s
+            let group = i * groups + t / width
+            let v = ws.gated + token * e
+            let xf = ws.xF + token * e, xb = ws.xB + token * e
+            let yf = ws.yF + group * e, yb = ws.yB + group * e
+            let z = ws.xz + token * 2 * e + e
+            var c = 0
+            while c < vectorEnd {
+                let sum = load8(yf + c) + load8(dF + c) * load8(xf + c) + load8(yb + c) + load8(dB + c) * load8(xb + c)
+                store8(sum * 0.5, v + c)
+                c += 8
+            }
+            while c < e {
+                v[c] = (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
+                c += 1
+            }
+            if let lw = w.layerNormWeight, let lb = w.layerNormBias {
+                layerNormRow(v, weight: lw, bias: lb, n: e)
+            }
+            c = 0
+            while c < vectorEnd {
+                store8(load8(v + c) * silu8(load8(z + c)), v + c)
+                c += 8
+            }
+            while c < e {
+                v[c] *= silu(z[c])
+                c += 1
             }
         }
     }

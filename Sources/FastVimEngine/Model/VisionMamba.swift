@@ -46,12 +46,8 @@ public final class VisionMamba: @unchecked Sendable {
         embed(ws, input: input)
         trace?("embed", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
         for (i, block) in weights.blocks.enumerated() {
-            if i == 0 {
-                ws.residual.update(from: ws.hidden, count: rows * d)
-                rmsNorm(ws.normed, ws.residual, weight: block.norm, rows: rows, d: d)
-            } else {
-                addRMSNorm(ws.normed, residual: ws.residual, hidden: ws.hidden, weight: block.norm, rows: rows, d: d)
-            }
+            if i == 0 { ws.residual.update(from: ws.hidden, count: rows * d) }
+            addNorm(ws, weight: block.norm, add: i > 0)
             let transposed = a.family == .fastvim && i % 2 == 1
             if transposed {
                 // Odd FastVim blocks see the grid column-major: (cols, rows).
@@ -68,7 +64,7 @@ public final class VisionMamba: @unchecked Sendable {
                 trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
             }
         }
-        addRMSNorm(ws.normed, residual: ws.residual, hidden: ws.hidden, weight: weights.normF, rows: rows, d: d)
+        addNorm(ws, weight: weights.normF, add: true)
         pool(ws)
         trace?("features", UnsafeBufferPointer(start: ws.features, count: b * d))
         if let logits, let head = weights.headWeight, let bias = weights.headBias {
@@ -92,6 +88,19 @@ public final class VisionMamba: @unchecked Sendable {
     }
 
     // MARK: - Stages
+
+    /// residual += hidden (unless `add` is false), normed = RMSNorm(residual), split over rows.
+    private func addNorm(_ ws: Workspace, weight: UnsafePointer<Float>, add: Bool) {
+        let d = architecture.embedDim
+        Parallel.ranges(ws.batch * ws.sequence, grain: 16) { r in
+            let off = r.lowerBound * d
+            if add {
+                addRMSNorm(ws.normed + off, residual: ws.residual + off, hidden: ws.hidden + off, weight: weight, rows: r.count, d: d)
+            } else {
+                rmsNorm(ws.normed + off, ws.residual + off, weight: weight, rows: r.count, d: d)
+            }
+        }
+    }
 
     private func fitPositionEmbedding(into ws: Workspace) throws(CheckpointError) {
         let a = architecture, d = a.embedDim
@@ -129,7 +138,7 @@ public final class VisionMamba: @unchecked Sendable {
         let a = architecture, d = a.embedDim, l = ws.grid.count
         let patchLength = a.inChannels * a.patchSize * a.patchSize
         let imageSize = a.inChannels * ws.height * ws.width
-        for i in 0 ..< ws.batch {
+        Parallel.forEach(ws.batch) { i in
             im2col(ws.columns + i * l * patchLength, image: input + i * imageSize, channels: a.inChannels,
                    height: ws.height, width: ws.width, patch: a.patchSize, stride: a.stride,
                    rows: ws.grid.rows, columns: ws.grid.cols)

@@ -28,7 +28,7 @@ public final class Workspace: @unchecked Sendable {
     let yF: UnsafeMutablePointer<Float>         // (B·G, E)
     let yB: UnsafeMutablePointer<Float>         // (B·G, E)
     let gated: UnsafeMutablePointer<Float>      // (B·S, E)
-    let scanState: UnsafeMutablePointer<Float>  // (B, 2, N·E)
+    let scanState: UnsafeMutablePointer<Float>  // (2, B, N·E): one state per direction and item
     let features: UnsafeMutablePointer<Float>   // (B, D)
     private let arena: UnsafeMutableBufferPointer<Float>
 

@@ -1,0 +1,60 @@
+import Dispatch
+import Foundation
+import COpenBLAS
+
+/// The engine's own threads. Every stage of a forward pass, GEMMs included, splits its work
+/// over `Parallel.width` tasks on GCD's pool, and OpenBLAS runs single-threaded inside each
+/// task: one pool for all the work, so OpenBLAS's idle workers never spin against ours.
+public enum Parallel {
+    nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
+    private static let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
+
+    /// How many tasks each stage is split into (default: the active cores).
+    public static var width: Int { configured }
+
+    /// Call before running models; not thread-safe against concurrent forward passes.
+    public static func setWidth(_ n: Int) { configured = max(1, n) }
+
+    static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        _ = blasSingleThreaded
+        if count <= 1 || configured <= 1 {
+            for i in 0 ..< count { body(i) }
+        } else {
+            // The stages write disjoint slices of shared buffers through raw pointers, which
+            // Swift cannot prove safe: the closure is vouched for here, in one place.
+            withoutActuallyEscaping(body) { escaping in
+                let task = UncheckedTask(run: escaping)
+                DispatchQueue.concurrentPerform(iterations: count) { task.run($0) }
+            }
+        }
+    }
+
+    /// Splits 0..<count into about `width` ranges of at least `grain` items each.
+    static func ranges(_ count: Int, grain: Int = 1, multipleOf step: Int = 1, _ body: (Range<Int>) -> Void) {
+        let tasks = max(1, min(configured, count / max(grain, 1)))
+        var size = (count + tasks - 1) / tasks
+        size = (size + step - 1) / step * step
+        let n = (count + size - 1) / max(size, 1)
+        forEach(n) { i in
+            let lo = i * size, hi = min(count, lo + size)
+            if lo < hi { body(lo ..< hi) }
+        }
+    }
+
+    /// Splits (batch items × channels) into tasks: whole items when the batch alone keeps
+    /// every thread busy, else channel slices (multiples of 8, for the SIMD loops).
+    static func batchChannels(batch: Int, channels: Int, _ body: (Int, Range<Int>) -> Void) {
+        let slices = max(1, min((configured + batch - 1) / batch, channels / 8))
+        var size = (channels + slices - 1) / slices
+        size = (size + 7) / 8 * 8
+        let perItem = (channels + size - 1) / size
+        forEach(batch * perItem) { task in
+            let b = task / perItem, lo = (task % perItem) * size
+            body(b, lo ..< min(channels, lo + size))
+        }
+    }
+}
+
+private struct UncheckedTask: @unchecked Sendable {
+    let run: (Int) -> Void
+}
