@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "fastvim", targets: ["fastvim"]),
         .library(name: "FastVimEngine", targets: ["FastVimEngine"]),
         .library(name: "FastVimImages", targets: ["FastVimImages"]),
+        .library(name: "FastVimServing", targets: ["FastVimServing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,15 +39,24 @@ let package = Package(
             dependencies: ["CImageCodecs"],
             swiftSettings: fastMath
         ),
+        // Where models meet images (and, later, HTTP): bundles, classification, batching.
+        .target(
+            name: "FastVimServing",
+            dependencies: ["FastVimEngine", "FastVimImages"]
+        ),
         .executableTarget(
             name: "fastvim",
             dependencies: [
                 "FastVimEngine",
                 "FastVimImages",
+                "FastVimServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine"]),
+        // Fixture lookup, tolerance checks and file writers shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/Support"),
+        .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
+        .testTarget(name: "FastVimServingTests", dependencies: ["FastVimServing", "FastVimEngine", "FastVimImages", "TestSupport"]),
         .testTarget(
             name: "FastVimImagesTests",
             dependencies: ["FastVimImages"],

@@ -1,6 +1,7 @@
 import FastVimEngine
 import Foundation
 import Testing
+import TestSupport
 
 /// The ground truth: logits of the reference PyTorch implementations.
 @Suite struct GoldenLogitsTests {

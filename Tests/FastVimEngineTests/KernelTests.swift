@@ -1,6 +1,7 @@
 @testable import FastVimEngine
 import Foundation
 import Testing
+import TestSupport
 
 /// Optimised kernels against their plain oracles, on shapes that exercise the vector tails.
 @Suite struct KernelTests {

@@ -1,6 +1,7 @@
 @testable import FastVimEngine
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct ModelConfigTests {
     static func config(_ json: String) throws -> ModelConfig { try ModelConfig(json: Data(json.utf8)) }

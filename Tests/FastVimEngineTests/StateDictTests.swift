@@ -1,6 +1,7 @@
 @testable import FastVimEngine
 import Foundation
 import Testing
+import TestSupport
 
 /// Key checking, weight selection and the safetensors path, on fastvim_small's real weights.
 @Suite struct StateDictTests {

@@ -2,27 +2,31 @@ import Foundation
 import Testing
 
 /// Where the golden fixtures live: `$FASTVIM_FIXTURES`, else `../shared/fixtures` beside the checkout.
-enum Fixtures {
-    static let directory: String = {
+public enum Fixtures {
+    public static let directory: String = {
         if let env = ProcessInfo.processInfo.environment["FASTVIM_FIXTURES"] { return env }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
     }()
 
-    static func path(_ name: String) -> String { directory + "/" + name }
+    public static func path(_ name: String) -> String { directory + "/" + name }
 
-    struct Expected {
-        let name: String
-        let checkpoint: String
-        let input: String
-        let imageSize: [Int]
-        let logits: [[Float]]
-        let inputsFile: String
+    /// The repository checkout these tests belong to.
+    public static let repository: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    public struct Expected: Sendable {
+        public let name: String
+        public let checkpoint: String
+        public let input: String
+        public let imageSize: [Int]
+        public let logits: [[Float]]
+        public let inputsFile: String
     }
 
     /// Every fixture of expected_a.json and expected_b.json.
-    static func expected() throws -> [Expected] {
+    public static func expected() throws -> [Expected] {
         var out: [Expected] = []
         for letter in ["a", "b"] {
             let data = try Data(contentsOf: URL(fileURLWithPath: path("expected_\(letter).json")))
@@ -40,7 +44,7 @@ enum Fixtures {
 }
 
 /// max |actual - expected| <= atol, reporting the first differing values and the max difference.
-func expectClose(_ actual: [Float], _ expected: [Float], atol: Float, _ label: String,
+public func expectClose(_ actual: [Float], _ expected: [Float], atol: Float, _ label: String,
                  sourceLocation: SourceLocation = #_sourceLocation) {
     guard actual.count == expected.count else {
         Issue.record("\(label): \(actual.count) values, expected \(expected.count)", sourceLocation: sourceLocation)
@@ -61,9 +65,9 @@ func expectClose(_ actual: [Float], _ expected: [Float], atol: Float, _ label: S
     }
 }
 
-func maxAbs(_ v: [Float]) -> Float { v.reduce(0) { max($0, abs($1)) } }
+public func maxAbs(_ v: [Float]) -> Float { v.reduce(0) { max($0, abs($1)) } }
 
-func temporaryPath(_ name: String) -> String {
+public func temporaryPath(_ name: String) -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fastvim-tests-\(getpid())")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.appendingPathComponent(name).path

@@ -2,23 +2,23 @@ import Foundation
 
 /// Writers for hand-made test files: a stored-entry zip (what torch.save writes) and
 /// safetensors. Kept minimal; they only need to produce valid files for the reader.
-enum TestZip {
-    static let crcTable: [UInt32] = (0 ..< 256).map { n in
+public enum TestZip {
+    public static let crcTable: [UInt32] = (0 ..< 256).map { n in
         var c = UInt32(n)
         for _ in 0 ..< 8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
         return c
     }
 
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
         for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
         return c ^ 0xFFFF_FFFF
     }
 
-    static func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
-    static func le32(_ v: UInt32) -> [UInt8] { (0 ..< 4).map { UInt8(v >> (8 * $0) & 0xFF) } }
+    public static func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+    public static func le32(_ v: UInt32) -> [UInt8] { (0 ..< 4).map { UInt8(v >> (8 * $0) & 0xFF) } }
 
-    static func make(_ entries: [(String, [UInt8])]) -> [UInt8] {
+    public static func make(_ entries: [(String, [UInt8])]) -> [UInt8] {
         var out: [UInt8] = [], central: [UInt8] = []
         for (name, data) in entries {
             let offset = UInt32(out.count), crc = crc32(data), n = Array(name.utf8)
@@ -36,16 +36,16 @@ enum TestZip {
     }
 
     /// A torch.save-style archive holding only a pickle (and optional storages).
-    static func torchFile(pickle: [UInt8], storages: [(String, [UInt8])] = []) -> [UInt8] {
+    public static func torchFile(pickle: [UInt8], storages: [(String, [UInt8])] = []) -> [UInt8] {
         make([("archive/data.pkl", pickle), ("archive/byteorder", Array("little".utf8))]
             + storages.map { ("archive/data/\($0.0)", $0.1) })
     }
 }
 
-enum TestSafeTensors {
-    enum DType: String { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
+public enum TestSafeTensors {
+    public enum DType: String, Sendable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
 
-    static func make(_ tensors: [(String, [Int], [Float])], dtype: DType = .f32) -> [UInt8] {
+    public static func make(_ tensors: [(String, [Int], [Float])], dtype: DType = .f32) -> [UInt8] {
         var header: [String: Any] = [:], data: [UInt8] = []
         for (name, shape, values) in tensors {
             let begin = data.count
@@ -66,6 +66,6 @@ enum TestSafeTensors {
     }
 }
 
-func write(_ bytes: [UInt8], to path: String) {
+public func write(_ bytes: [UInt8], to path: String) {
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }

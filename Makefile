@@ -1,0 +1,39 @@
+# FastVim Serve. `make test` and `make serve` work on a fresh Debian 12 machine with Swift:
+# missing system packages are installed first (non-interactively, and we say so).
+
+APT_PACKAGES := libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev curl nghttp2-client
+# Numeric tests are hot loops: debug Swift is 10-100x slower, so tests run optimised.
+SWIFT_RELEASE := -c release
+SWIFT_TEST_FLAGS := $(SWIFT_RELEASE) -Xswiftc -enable-testing
+DEFAULT_MODEL := models/fastvim-digits/fastvim_digits.pth
+
+.PHONY: all deps build test serve bench clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing missing apt packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	swift build $(SWIFT_RELEASE)
+
+test: deps
+	swift test $(SWIFT_TEST_FLAGS)
+
+serve: build
+	.build/release/fastvim serve --checkpoint $(DEFAULT_MODEL)
+
+bench: build
+	.build/release/fastvim bench --models fastvim-t,vim-t --resolutions 224 --batch 1,8
+
+clean:
+	rm -rf .build

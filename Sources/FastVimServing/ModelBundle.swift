@@ -1,0 +1,75 @@
+import FastVimEngine
+import FastVimImages
+import Foundation
+
+public enum BundleError: Error, CustomStringConvertible {
+    case model(CheckpointError)
+    case image(ImageError)
+    case config(String)
+
+    public var description: String {
+        switch self {
+        case let .model(e): return e.description
+        case let .image(e): return e.description
+        case let .config(s): return "invalid model config: \(s)"
+        }
+    }
+}
+
+/// A model as users deploy it: network, labels and the preprocessing it was trained with.
+public final class ModelBundle: Sendable {
+    public let name: String
+    public let model: VisionMamba
+    public let labels: [String]?
+    public let pipeline: ImagePipeline
+    public let checkpointPath: String
+    public let configPath: String?
+
+    /// Labels come from `labelsPath`, else the config, else the ImageNet-1k list for
+    /// 1000-class models.
+    public init(checkpoint: String, config: String? = nil, weights: WeightsChoice = .auto, labelsPath: String? = nil,
+                limits: DecodeLimits = .default) throws(BundleError) {
+        do {
+            let (cfg, cfgPath) = try ModelConfig.locate(explicit: config, checkpoint: checkpoint)
+            model = try VisionMamba(checkpoint: try Checkpoint(path: checkpoint, weights: weights), config: cfg)
+            configPath = cfgPath
+        } catch {
+            throw .model(error)
+        }
+        checkpointPath = checkpoint
+        name = model.config.name ?? URL(fileURLWithPath: checkpoint).deletingPathExtension().lastPathComponent
+        var preprocessing = Preprocessing.imagenet
+        if let json = model.config.preprocessingJSON {
+            do {
+                preprocessing = try JSONDecoder().decode(Preprocessing.self, from: json)
+            } catch {
+                throw .config("preprocessing: \(error)")
+            }
+        }
+        do { try preprocessing.validate() } catch { throw .image(error) }
+        guard model.architecture.inChannels == 3 else {
+            throw .config("the image pipeline produces RGB, but the model takes \(model.architecture.inChannels) channels")
+        }
+        pipeline = ImagePipeline(limits: limits, preprocessing: preprocessing)
+        if let labelsPath {
+            guard let text = try? String(contentsOfFile: labelsPath, encoding: .utf8) else {
+                throw .config("cannot read labels file \(labelsPath)")
+            }
+            labels = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        } else if let l = model.config.labels {
+            labels = l
+        } else if model.architecture.numClasses == 1000, let path = ResourceLocator.find("models/labels/imagenet1k.txt"),
+                  let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            labels = text.split(separator: "\n").map(String.init)
+        } else {
+            labels = nil
+        }
+        if let labels, labels.count != model.architecture.numClasses {
+            throw .config("\(labels.count) labels for a model with \(model.architecture.numClasses) classes")
+        }
+    }
+
+    public var inputHeight: Int { pipeline.preprocessing.cropHeight }
+    public var inputWidth: Int { pipeline.preprocessing.cropWidth }
+    public var imageFloats: Int { pipeline.outputCount }
+}

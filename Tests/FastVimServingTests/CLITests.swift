@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The user-facing path: the built `fastvim` binary, its JSON on stdout.
+@Suite struct CLITests {
+    static let fixtures = (try? Fixtures.expected()) ?? []
+
+    static var binary: String {
+        // Test bundles sit in the build directory next to the executable products.
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0 ..< 4 {
+            let candidate = dir.appendingPathComponent("fastvim").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return Fixtures.repository + "/.build/release/fastvim"
+    }
+
+    static func run(_ args: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, data, String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test(arguments: CLITests.fixtures.map(\.name))
+    func logitsCommandMatchesReference(_ name: String) throws {
+        let f = try #require(CLITests.fixtures.first { $0.name == name })
+        let r = try Self.run(["logits", "--checkpoint", Fixtures.path(f.checkpoint),
+                              "--input", Fixtures.path(f.inputsFile), "--tensor", f.input])
+        #expect(r.status == 0, "fastvim logits failed: \(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        #expect(json["shape"] as? [Int] == [f.logits.count, f.logits[0].count])
+        let logits = try #require(json["logits"] as? [[Double]]).flatMap { $0.map(Float.init) }
+        let expected = f.logits.flatMap { $0 }
+        expectClose(logits, expected, atol: 1e-4 * max(1, maxAbs(expected)), "fastvim logits \(name)")
+    }
+
+    @Test func inspectReportsArchitecture() throws {
+        let r = try Self.run(["inspect", "--checkpoint", Fixtures.path("fastvim_t.pth")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        #expect(json["parameters"] as? Int == 7_166_056)
+        #expect(json["family"] as? String == "fastvim")
+        #expect(json["embed_dim"] as? Int == 192)
+        #expect(json["depth"] as? Int == 24)
+        #expect(json["num_classes"] as? Int == 1000)
+        #expect(json["weights"] as? String == "state dict")
+    }
+
+    @Test func badCheckpointFailsWithAMessage() throws {
+        let path = temporaryPath("not-a-checkpoint.pth")
+        write(Array("hello, this is text".utf8), to: path)
+        let r = try Self.run(["inspect", "--checkpoint", path])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("is not a checkpoint"), "stderr: \(r.stderr)")
+    }
+}
+
+/// `fastvim predict` as a user runs it: JSON out, clear refusals, non-zero exit.
+@Suite struct PredictCLITests {
+    @Test func predictJSONMatchesReference() throws {
+        let images = ["coffee.jpg", "chelsea.png", "astronaut_progressive.jpg", "tiny.png"]
+        let r = try CLITests.run(["predict", "--checkpoint", Fixtures.path("fastvim_t.pth"), "--json", "--logits", "--top-k", "5"]
+            + ["--image"] + images.map { Fixtures.path("images/" + $0) })
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
+        #expect(json.count == images.count)
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("expected_images.json")))) as? [String: [String: Any]])
+        for (entry, name) in zip(json, images) {
+            #expect((entry["image"] as? String)?.hasSuffix(name) == true)
+            let logits = try #require(entry["logits"] as? [Double]).map(Float.init)
+            let ref = try #require(expected[name]?["logits"] as? [Double]).map(Float.init)
+            expectClose(logits, ref, atol: 1e-3, "\(name) logits")
+            let top = try #require(entry["top_k"] as? [[String: Any]])
+            #expect(top.compactMap { $0["index"] as? Int } == expected[name]?["top5"] as? [Int])
+            let p = top.compactMap { $0["probability"] as? Double }
+            #expect(p.count == 5 && p == p.sorted(by: >) && p.allSatisfy { $0 > 0 && $0 < 1 })
+        }
+    }
+
+    /// A malformed corpus: each file refused with a one-line message naming it; the others still answered.
+    @Test func malformedImagesAreRefusedClearly() throws {
+        let coffee = try #require(FileManager.default.contents(atPath: Fixtures.path("images/coffee.jpg")))
+        let png = try #require(FileManager.default.contents(atPath: Fixtures.path("images/chelsea.png")))
+        var hugePNG = Array(png.prefix(33))
+        hugePNG[16 ..< 24] = [0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0] // IHDR 100000 x 100000 (CRC now wrong too)
+        var hugeJPEG = Array(coffee)
+        if let sof = (0 ..< hugeJPEG.count - 9).first(where: { hugeJPEG[$0] == 0xFF && (hugeJPEG[$0 + 1] == 0xC0 || hugeJPEG[$0 + 1] == 0xC2) }) {
+            hugeJPEG[sof + 5 ..< sof + 9] = [0xFD, 0xE8, 0xFD, 0xE8] // 65000 x 65000
+        }
+        let corpus: [(String, [UInt8], String)] = [
+            ("empty.jpg", [], ""),
+            ("random.png", (0 ..< 4096).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }, ""),
+            ("truncated.jpg", Array(coffee.prefix(coffee.count / 3)), ""),
+            ("truncated.png", Array(png.prefix(png.count / 2)), ""),
+            ("huge.png", hugePNG, ""),
+            ("huge.jpg", hugeJPEG, ""),
+            ("anim.gif", Array("GIF89a".utf8) + [UInt8](repeating: 0, count: 64), "unsupported image format"),
+        ]
+        var args = ["predict", "--checkpoint", Fixtures.path("fastvim_t.pth"), "--json", "--image", Fixtures.path("images/coffee.jpg")]
+        for (name, bytes, _) in corpus {
+            let path = temporaryPath(name)
+            write(bytes, to: path)
+            args.append(path)
+        }
+        let r = try CLITests.run(args)
+        #expect(r.status != 0)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == corpus.count, "stderr: \(r.stderr)")
+        for (name, _, phrase) in corpus {
+            let line = lines.first { $0.contains(name) }
+            #expect(line != nil, "no message for \(name)")
+            if !phrase.isEmpty { #expect(line?.contains(phrase) == true, "\(name): \(line ?? "")") }
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
+        #expect(json.count == 1, "the good image is still classified")
+    }
+}
