@@ -23,6 +23,13 @@ let package = Package(
         // System libraries, each behind a module map with a one-line shim header.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CNGHTTP2", path: "Sources/CNGHTTP2"),
+        // OpenSSL's API is half macros: thin C functions give Swift a stable surface.
+        .target(
+            name: "CTLS",
+            path: "Sources/CTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         // libjpeg/libpng report errors by longjmp: that control flow stays inside C.
         .target(
             name: "CImageCodecs",
@@ -39,10 +46,15 @@ let package = Package(
             dependencies: ["CImageCodecs"],
             swiftSettings: fastMath
         ),
-        // Where models meet images (and, later, HTTP): bundles, classification, batching.
+        // HTTP/1.1 and HTTP/2 (nghttp2) over our own epoll loop, TLS through OpenSSL; knows nothing of models.
+        .target(
+            name: "FastVimHTTP",
+            dependencies: ["CNGHTTP2", "CTLS"]
+        ),
+        // Where models meet images and HTTP: bundles, classification, batching, routes, metrics.
         .target(
             name: "FastVimServing",
-            dependencies: ["FastVimEngine", "FastVimImages"]
+            dependencies: ["FastVimEngine", "FastVimImages", "FastVimHTTP"]
         ),
         .executableTarget(
             name: "fastvim",
@@ -56,6 +68,7 @@ let package = Package(
         // Fixture lookup, tolerance checks and file writers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
+        .testTarget(name: "FastVimHTTPTests", dependencies: ["FastVimHTTP", "TestSupport"]),
         .testTarget(name: "FastVimServingTests", dependencies: ["FastVimServing", "FastVimEngine", "FastVimImages", "TestSupport"]),
         .testTarget(
             name: "FastVimImagesTests",

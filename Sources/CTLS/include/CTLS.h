@@ -1,0 +1,2 @@
+#pragma once
+int ctls_placeholder(void);

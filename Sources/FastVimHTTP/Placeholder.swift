@@ -1,0 +1,1 @@
+// HTTP server: see the files beside this one.
