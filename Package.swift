@@ -18,12 +18,16 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries, each behind a module map with a one-line shim header.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CNGHTTP2", path: "Sources/CNGHTTP2"),
+        .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
         // OpenSSL's API is half macros: thin C functions give Swift a stable surface.
         .target(
             name: "CTLS",
@@ -49,12 +53,17 @@ let package = Package(
         // HTTP/1.1 and HTTP/2 (nghttp2) over our own epoll loop, TLS through OpenSSL; knows nothing of models.
         .target(
             name: "FastVimHTTP",
-            dependencies: ["CNGHTTP2", "CTLS"]
+            dependencies: ["CNGHTTP2", "CTLS", "CPosix", .product(name: "Logging", package: "swift-log")]
         ),
         // Where models meet images and HTTP: bundles, classification, batching, routes, metrics.
         .target(
             name: "FastVimServing",
-            dependencies: ["FastVimEngine", "FastVimImages", "FastVimHTTP"]
+            dependencies: [
+                "FastVimEngine", "FastVimImages", "FastVimHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .executableTarget(
             name: "fastvim",

@@ -28,7 +28,7 @@ public final class ModelBundle: Sendable {
     /// Labels come from `labelsPath`, else the config, else the ImageNet-1k list for
     /// 1000-class models.
     public init(checkpoint: String, config: String? = nil, weights: WeightsChoice = .auto, labelsPath: String? = nil,
-                limits: DecodeLimits = .default) throws(BundleError) {
+                limits: DecodeLimits = .default, name: String? = nil) throws(BundleError) {
         do {
             let (cfg, cfgPath) = try ModelConfig.locate(explicit: config, checkpoint: checkpoint)
             model = try VisionMamba(checkpoint: try Checkpoint(path: checkpoint, weights: weights), config: cfg)
@@ -37,7 +37,7 @@ public final class ModelBundle: Sendable {
             throw .model(error)
         }
         checkpointPath = checkpoint
-        name = model.config.name ?? URL(fileURLWithPath: checkpoint).deletingPathExtension().lastPathComponent
+        self.name = name ?? model.config.name ?? URL(fileURLWithPath: checkpoint).deletingPathExtension().lastPathComponent
         var preprocessing = Preprocessing.imagenet
         if let json = model.config.preprocessingJSON {
             do {

@@ -15,6 +15,14 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Which weights of the checkpoint: auto (EMA for Lightning, model for DeiT-style), ema or raw.")
     var weights: WeightsChoice = .auto
 
+    init() {}
+
+    init(checkpoint: String?, config: String?, weights: WeightsChoice) {
+        self.checkpoint = checkpoint
+        self.config = config
+        self.weights = weights
+    }
+
     func checkpointPath() throws -> String {
         if let checkpoint { return checkpoint }
         guard let path = ResourceLocator.find(ResourceLocator.defaultModel) else {

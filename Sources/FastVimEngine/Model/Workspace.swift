@@ -34,6 +34,11 @@ public final class Workspace: @unchecked Sendable {
 
     public var byteCount: Int { arena.count * MemoryLayout<Float>.size }
 
+    /// The pooled features of the last forward pass, (batch, D): the head's input.
+    public func pooledFeatures(embedDim d: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: features, count: batch * d))
+    }
+
     init(model a: Architecture, batch: Int, height: Int, width: Int) throws(CheckpointError) {
         guard batch > 0, height > 0, width > 0 else { throw .invalidConfig("empty input: batch \(batch), \(height)x\(width)") }
         self.batch = batch

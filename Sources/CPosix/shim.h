@@ -1,0 +1,4 @@
+// Linux interfaces Glibc's Swift overlay does not import: epoll, eventfd, TCP options.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <netinet/tcp.h>

@@ -1,2 +1,0 @@
-#include "CTLS.h"
-int ctls_placeholder(void) { return 0; }

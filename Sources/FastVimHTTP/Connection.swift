@@ -1,0 +1,350 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPosix
+import CTLS
+
+/// One accepted socket: its transport (plain or TLS), the protocol it turned out to speak
+/// (sniffed from the first bytes, or TLS ALPN), its output buffer and its timers.
+/// Owned by the server and touched on the loop thread only.
+final class Connection: EventHandler {
+    enum Phase {
+        case sniffing
+        case tlsHandshake
+        case http1(HTTP1Session)
+        case http2(HTTP2Session)
+        case closed
+    }
+
+    static let http2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    /// Above this much unsent output we stop reading: a client that does not read its
+    /// answers cannot make us buffer without bound.
+    static let outputHighWater = 8 << 20
+
+    let id: UInt64
+    let fd: Int32
+    let remoteAddress: String
+    unowned let server: HTTPServer
+    private(set) var phase: Phase = .sniffing
+    private var tls: OpaquePointer?
+    private var tlsPending = false
+    private var sniffed: [UInt8] = []
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var closeWhenFlushed = false
+    private var readingPaused = false
+    private var watchingWrites = false
+    let acceptedAt: UInt64
+    private(set) var lastActivity: UInt64
+
+    init(id: UInt64, fd: Int32, remoteAddress: String, server: HTTPServer) {
+        self.id = id
+        self.fd = fd
+        self.remoteAddress = remoteAddress
+        self.server = server
+        acceptedAt = Sys.now()
+        lastActivity = acceptedAt
+    }
+
+    var protocolLabel: String {
+        switch phase {
+        case .http1: tls != nil ? "https1" : "http1"
+        case .http2: tls != nil ? "h2" : "h2c"
+        default: "handshake"
+        }
+    }
+
+    var isClosed: Bool { if case .closed = phase { true } else { false } }
+
+    // MARK: - Events
+
+    func handle(events: UInt32) {
+        if events & EPOLLOUT.rawValue != 0 { flush() }
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
+            readAvailable()
+        }
+    }
+
+    private func readAvailable() {
+        let capacity = 64 << 10
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        // Bounded per wake-up so one busy client cannot starve the others.
+        for _ in 0 ..< 16 {
+            if isClosed || readingPaused { return }
+            if case .sniffing = phase, tls == nil, sniffed.isEmpty, peekForTLS() {}
+            if case .tlsHandshake = phase {
+                continueHandshake()
+                if case .tlsHandshake = phase { return }
+            }
+            var n = 0
+            if let tls {
+                let r = ctls_read(tls, buffer, capacity)
+                if r > 0 {
+                    n = r
+                } else if r == Int(CTLS_WANT_READ) || r == Int(CTLS_WANT_WRITE) {
+                    return
+                } else {
+                    peerClosed()
+                    return
+                }
+            } else {
+                do {
+                    switch try Sys.read(fd, buffer, capacity) {
+                    case let .bytes(k): n = k
+                    case .wouldBlock: return
+                    case .endOfFile:
+                        peerClosed()
+                        return
+                    }
+                } catch {
+                    close()
+                    return
+                }
+            }
+            lastActivity = Sys.now()
+            received(UnsafeRawBufferPointer(start: buffer, count: n))
+        }
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        switch phase {
+        case .sniffing: sniff(bytes)
+        case let .http1(session): session.receive(bytes)
+        case let .http2(session):
+            if !session.receive(bytes) { closeAfterFlush() }
+        case .tlsHandshake, .closed: break
+        }
+    }
+
+    /// Decides the protocol from the first bytes: a TLS record, the HTTP/2 preface, or HTTP/1.1.
+    private func sniff(_ bytes: UnsafeRawBufferPointer) {
+        sniffed.append(contentsOf: bytes)
+        let preface = Self.http2Preface
+        let n = min(sniffed.count, preface.count)
+        if sniffed[0 ..< n].elementsEqual(preface[0 ..< n]) {
+            if sniffed.count < preface.count { return }
+            startHTTP2()
+        } else {
+            startHTTP1()
+        }
+    }
+
+    private func startTLS() {
+        guard let context = server.tlsContext, let t = ctls_connection_new(context, fd) else {
+            close()
+            return
+        }
+        // The ClientHello is still unread (see `peekForTLS`): OpenSSL reads it from the socket.
+        tls = t
+        phase = .tlsHandshake
+        continueHandshake()
+    }
+
+    private func continueHandshake() {
+        guard let tls else { return }
+        var message = [CChar](repeating: 0, count: 256)
+        let r = ctls_handshake(tls, &message, message.count)
+        if r == Int32(CTLS_OK) {
+            if ctls_alpn(tls) == 2 { startHTTP2() } else { phase = .sniffing }
+        } else if r == Int32(CTLS_WANT_READ) || r == Int32(CTLS_WANT_WRITE) {
+            return
+        } else {
+            server.logger.debug("TLS handshake from \(remoteAddress) failed: \(String(cString: message))")
+            close()
+        }
+    }
+
+    /// Looks at the first byte without consuming it, so OpenSSL reads the whole ClientHello.
+    func peekForTLS() -> Bool {
+        guard server.tlsContext != nil else { return false }
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK))
+        if n == 1, byte == 0x16 {
+            startTLS()
+            return true
+        }
+        return false
+    }
+
+    private func startHTTP2() {
+        do {
+            let session = try HTTP2Session(connection: self, config: server.configuration)
+            phase = .http2(session)
+            server.protocolChanged(self)
+            let pending = sniffed
+            sniffed.removeAll()
+            let ok = pending.withUnsafeBytes { session.receive($0) }
+            if !ok { closeAfterFlush() } else { session.flush() }
+            if server.isDraining { session.sendShutdownNotice() }
+        } catch {
+            close()
+        }
+    }
+
+    private func startHTTP1() {
+        let session = HTTP1Session(connection: self, config: server.configuration)
+        phase = .http1(session)
+        server.protocolChanged(self)
+        let pending = sniffed
+        sniffed.removeAll()
+        pending.withUnsafeBytes { session.receive($0) }
+    }
+
+    /// EOF from the client: whatever it asked and has not been answered is cancelled.
+    private func peerClosed() {
+        close()
+    }
+
+    // MARK: - Output
+
+    func enqueue(_ bytes: UnsafeRawBufferPointer) {
+        guard !isClosed else { return }
+        output.append(contentsOf: bytes)
+        flush()
+    }
+
+    func enqueue(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { enqueue($0) }
+    }
+
+    func flush() {
+        while outputOffset < output.count, !isClosed {
+            let remaining = output.count - outputOffset
+            var written = 0
+            let result: Int = output.withUnsafeBytes { buffer in
+                let p = buffer.baseAddress! + outputOffset
+                if let tls { return ctls_write(tls, p, remaining) }
+                do {
+                    switch try Sys.write(fd, p, remaining) {
+                    case let .bytes(k): return k
+                    case .wouldBlock: return Int(CTLS_WANT_WRITE)
+                    case .endOfFile: return Int(CTLS_ERROR)
+                    }
+                } catch {
+                    return Int(CTLS_ERROR)
+                }
+            }
+            if result > 0 {
+                written = result
+                outputOffset += written
+            } else if result == Int(CTLS_WANT_WRITE) || result == Int(CTLS_WANT_READ) {
+                break
+            } else {
+                close()
+                return
+            }
+        }
+        if outputOffset == output.count {
+            output.removeAll(keepingCapacity: output.count < (1 << 20))
+            outputOffset = 0
+            if closeWhenFlushed {
+                close()
+                return
+            }
+        } else if outputOffset > (1 << 20) {
+            output.removeFirst(outputOffset)
+            outputOffset = 0
+        }
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        guard !isClosed else { return }
+        let pending = output.count - outputOffset
+        let wantWrite = pending > 0
+        let pause = pending > Self.outputHighWater
+        if wantWrite != watchingWrites || pause != readingPaused {
+            watchingWrites = wantWrite
+            let wasPaused = readingPaused
+            readingPaused = pause
+            var events = EPOLLRDHUP.rawValue
+            if !pause { events |= EPOLLIN.rawValue }
+            if wantWrite { events |= EPOLLOUT.rawValue }
+            server.loop.modify(fd, events: events)
+            if wasPaused && !pause { readAvailable() }
+        }
+    }
+
+    /// Sends what is queued, then closes (after an error answer, or a final GOAWAY).
+    func closeAfterFlush() {
+        closeWhenFlushed = true
+        flush()
+    }
+
+    func close() {
+        if isClosed { return }
+        let label = protocolLabel
+        switch phase {
+        case let .http1(session): session.cancelPending()
+        case let .http2(session): session.cancelAll()
+        default: break
+        }
+        phase = .closed
+        if let tls {
+            ctls_shutdown(tls)
+            ctls_connection_free(tls)
+            self.tls = nil
+        }
+        server.loop.unregister(fd)
+        Glibc.close(fd)
+        server.connectionClosed(self, label: label)
+    }
+
+    // MARK: - Responses and timers
+
+    func respondHTTP2(streamID: Int32, _ response: HTTPResponse) {
+        guard case let .http2(session) = phase else { return }
+        session.respond(streamID: streamID, response)
+        if server.isDraining, !session.hasOpenStreams { finishDraining() }
+    }
+
+    func respondHTTP1(sequence: UInt64, _ response: HTTPResponse) {
+        guard case let .http1(session) = phase else { return }
+        session.respond(sequence: sequence, response)
+    }
+
+    /// Graceful shutdown, step one: tell the client (HTTP/2 shutdown notice; HTTP/1.1 closes
+    /// after its current answer) and close idle connections now.
+    func beginDraining() {
+        switch phase {
+        case let .http2(session):
+            session.sendShutdownNotice()
+            if !session.hasOpenStreams { finishDraining() }
+        case let .http1(session):
+            if !session.awaitingResponse && session.isIdle { close() }
+        default:
+            close()
+        }
+    }
+
+    func finishDraining() {
+        guard case let .http2(session) = phase else { return }
+        session.sendFinalGoAway()
+        closeAfterFlush()
+    }
+
+    /// Called on every loop tick with the current time: enforces the idle, header and body timeouts.
+    func checkTimeouts(now: UInt64) {
+        let config = server.configuration
+        func seconds(_ s: Double) -> UInt64 { UInt64(s * 1e9) }
+        let quiet = now - lastActivity
+        switch phase {
+        case .sniffing, .tlsHandshake:
+            if now - acceptedAt > seconds(config.headerTimeoutSeconds) { close() }
+        case let .http1(session):
+            session.checkTimeouts(now: now, quiet: quiet)
+        case let .http2(session):
+            if session.hasIncompleteRequests {
+                if quiet > seconds(config.bodyTimeoutSeconds) {
+                    session.sendFinalGoAway()
+                    closeAfterFlush()
+                }
+            } else if !session.hasOpenStreams, quiet > seconds(config.idleTimeoutSeconds) {
+                session.sendFinalGoAway()
+                closeAfterFlush()
+            }
+        case .closed: break
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import FastVimEngine
+import Foundation
+
+/// The dynamic batcher of one model: a bounded queue and a dedicated inference thread that
+/// takes the oldest job's input shape, gathers up to `maxBatch` images of that shape
+/// (waiting at most `maxQueueDelay` after the oldest arrived), and runs them in one
+/// forward pass over buffers allocated once per batch size.
+public final class ModelWorker: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var maxBatch = 8
+        public var maxQueueDelaySeconds = 0.002
+        public var maxQueue = 256
+        public init() {}
+    }
+
+    public let bundle: ModelBundle
+    public let settings: Settings
+    private let condition = NSCondition()
+    private var queue: [InferenceJob] = []
+    private var queuedImages = 0
+    private var stopping = false
+    private var thread: Thread?
+    /// Observers for metrics: (batch size, inference seconds), (queue depth).
+    public var onBatch: (@Sendable (Int, Double) -> Void)?
+    public var onQueueDepth: (@Sendable (Int) -> Void)?
+    public var onDropped: (@Sendable (InferenceFailure) -> Void)?
+
+    public init(bundle: ModelBundle, settings: Settings) {
+        self.bundle = bundle
+        self.settings = settings
+    }
+
+    public func start() {
+        let t = Thread { [self] in run() }
+        t.name = "inference-\(bundle.name)"
+        t.stackSize = 8 << 20
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    public var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queuedImages
+    }
+
+    /// Queues a job, or refuses it at once when the queue is full.
+    public func submit(_ job: InferenceJob) -> Bool {
+        condition.lock()
+        guard !stopping, queuedImages + job.images <= settings.maxQueue else {
+            condition.unlock()
+            return false
+        }
+        queue.append(job)
+        queuedImages += job.images
+        let depth = queuedImages
+        condition.signal()
+        condition.unlock()
+        onQueueDepth?(depth)
+        return true
+    }
+
+    /// Wakes the worker so it drops cancelled jobs promptly.
+    public func poke() {
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        var workspaces: [String: Workspace] = [:]
+        let classes = bundle.model.architecture.numClasses
+        let d = bundle.model.architecture.embedDim
+        while true {
+            guard let batch = nextBatch() else { return }
+            let first = batch[0]
+            let images = batch.reduce(0) { $0 + $1.images }
+            let key = "\(images)x\(first.height)x\(first.width)"
+            let start = Clock.now()
+            do {
+                let ws: Workspace
+                if let cached = workspaces[key] {
+                    ws = cached
+                } else {
+                    ws = try bundle.model.makeWorkspace(batch: images, height: first.height, width: first.width)
+                    // Keep a handful of shapes; odd sizes from OIP clients must not pile up memory.
+                    if workspaces.count >= 16 { workspaces.removeAll() }
+                    workspaces[key] = ws
+                }
+                var input = [Float]()
+                input.reserveCapacity(images * first.input.count / max(first.images, 1))
+                for job in batch { input += job.input }
+                var logits = [Float](repeating: 0, count: images * max(classes, 1))
+                input.withUnsafeBufferPointer { inp in
+                    logits.withUnsafeMutableBufferPointer { out in
+                        bundle.model.forward(ws, input: inp.baseAddress!, logits: classes > 0 ? out.baseAddress! : nil)
+                    }
+                }
+                let features = ws.pooledFeatures(embedDim: d)
+                let elapsed = Clock.now() - start
+                onBatch?(images, Double(elapsed) / 1e9)
+                var offset = 0
+                for job in batch {
+                    let n = job.images
+                    let out = InferenceOutput(
+                        logits: classes > 0 ? Array(logits[offset * classes ..< (offset + n) * classes]) : [],
+                        features: Array(features[offset * d ..< (offset + n) * d]),
+                        queueNanoseconds: start - job.enqueuedAt, inferenceNanoseconds: elapsed, batchSize: images)
+                    offset += n
+                    job.completion(.success(out))
+                }
+            } catch {
+                for job in batch { job.completion(.failure(.model("\(error)"))) }
+            }
+        }
+    }
+
+    /// Blocks until a batch is ready: the oldest live job's shape, up to maxBatch images.
+    private func nextBatch() -> [InferenceJob]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            dropDead()
+            if stopping {
+                let left = queue
+                queue.removeAll()
+                queuedImages = 0
+                for job in left { job.completion(.failure(.shuttingDown)) }
+                return nil
+            }
+            guard let oldest = queue.first else {
+                condition.wait()
+                continue
+            }
+            let same = queue.filter { $0.height == oldest.height && $0.width == oldest.width }
+            let available = same.reduce(0) { $0 + $1.images }
+            let due = oldest.enqueuedAt + UInt64(settings.maxQueueDelaySeconds * 1e9)
+            let now = Clock.now()
+            if available < settings.maxBatch && now < due {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
+                continue
+            }
+            var taken: [InferenceJob] = []
+            var images = 0
+            for job in same where taken.isEmpty || images + job.images <= settings.maxBatch {
+                taken.append(job)
+                images += job.images
+            }
+            let ids = Set(taken.map { ObjectIdentifier($0) })
+            queue.removeAll { ids.contains(ObjectIdentifier($0)) }
+            queuedImages -= images
+            onQueueDepth?(queuedImages)
+            return taken
+        }
+    }
+
+    /// Jobs whose client left or whose deadline passed never reach the model.
+    private func dropDead() {
+        let now = Clock.now()
+        var kept: [InferenceJob] = []
+        for job in queue {
+            if job.isCancelled() {
+                queuedImages -= job.images
+                onDropped?(.cancelled)
+                job.completion(.failure(.cancelled))
+            } else if let deadline = job.deadline, now > deadline {
+                queuedImages -= job.images
+                onDropped?(.expired)
+                job.completion(.failure(.expired))
+            } else {
+                kept.append(job)
+            }
+        }
+        if kept.count != queue.count {
+            queue = kept
+            onQueueDepth?(queuedImages)
+        }
+    }
+}

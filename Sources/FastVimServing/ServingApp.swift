@@ -1,0 +1,152 @@
+import FastVimEngine
+import FastVimHTTP
+import FastVimImages
+import Foundation
+import Logging
+
+/// The application behind the HTTP server: routes, the decode pool, the batchers, metrics.
+/// Runs its `handle` on the event loop thread and never blocks there: decoding goes to the
+/// decode pool, inference to each model's worker thread.
+public final class ServingApp: HTTPHandler, @unchecked Sendable {
+    public struct Options: Sendable {
+        public var defaultTopK = 5
+        /// Applied when a request names no deadline; nil for none.
+        public var defaultTimeoutMilliseconds: Int? = 30_000
+        public var decodeWorkers = ProcessInfo.processInfo.activeProcessorCount
+        public init() {}
+    }
+
+    public let models: [ServedModel]
+    public let options: Options
+    public let metrics: ServerMetrics
+    let logger: Logger
+    let decodePool: OperationQueue
+    /// Set once the server exists; readiness and connection gauges read it.
+    public weak var server: HTTPServer?
+
+    public init(models: [ServedModel], options: Options = Options(), metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
+        precondition(!models.isEmpty)
+        self.models = models
+        self.options = options
+        self.metrics = metrics
+        self.logger = logger
+        decodePool = OperationQueue()
+        decodePool.name = "decode"
+        decodePool.maxConcurrentOperationCount = max(1, options.decodeWorkers)
+        for m in models {
+            let name = m.name, metrics = metrics
+            m.worker.onBatch = { size, seconds in metrics.batch(size: size, seconds: seconds, model: name) }
+            m.worker.onQueueDepth = { depth in metrics.queueDepth(depth, model: name) }
+            m.worker.onDropped = { failure in
+                metrics.rejected(reason: failure.isExpired ? "deadline" : "cancelled", model: name)
+            }
+            m.worker.start()
+        }
+    }
+
+    public func stop() {
+        for m in models { m.worker.stop() }
+    }
+
+    func model(named name: String) -> ServedModel? { models.first { $0.name == name } }
+    var defaultModel: ServedModel { models[0] }
+
+    public var isReady: Bool { !(server?.isDraining ?? false) }
+
+    // MARK: - Routing
+
+    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let method = request.method
+        func reply(_ route: String) -> Reply {
+            Reply(responder: responder, route: route, startedAt: request.receivedAt, metrics: metrics)
+        }
+        func allow(_ route: String, _ methods: [String], _ body: (Reply) -> Void) {
+            let r = reply(route)
+            let allowed = methods.contains("GET") ? methods + ["HEAD"] : methods
+            guard allowed.contains(method) else {
+                r.error(405, "\(method) is not allowed on \(request.path)", headers: [("allow", allowed.joined(separator: ", "))])
+                return
+            }
+            body(r)
+        }
+        switch parts.count {
+        case 1 where parts[0] == "metrics":
+            allow("/metrics", ["GET"]) { serveMetrics($0) }
+        case 2 where parts == ["v1", "models"]:
+            allow("/v1/models", ["GET"]) { $0.json(200, ["models": models.map(\.summary)]) }
+        case 2 where parts[0] == "v1" && (parts[1] == "classify" || parts[1] == "embed"):
+            allow("/v1/\(parts[1])", ["POST"]) { classify(request, $0, model: defaultModel, embed: parts[1] == "embed") }
+        case 4 where parts[0] == "v1" && parts[1] == "models" && (parts[3] == "classify" || parts[3] == "embed"):
+            allow("/v1/models/{name}/\(parts[3])", ["POST"]) { r in
+                guard let m = model(named: parts[2]) else { return r.error(404, "no model named \(parts[2])") }
+                classify(request, r, model: m, embed: parts[3] == "embed")
+            }
+        default:
+            if parts.first == "v2" {
+                routeOIP(request, parts: Array(parts.dropFirst()), reply: reply, allow: allow)
+            } else {
+                reply("unknown").error(404, "no route for \(request.path)")
+            }
+        }
+    }
+
+    private func serveMetrics(_ r: Reply) {
+        if let server {
+            metrics.inflight(server.inflightRequests)
+            metrics.connections(server.connectionsByProtocol)
+        }
+        for m in models { metrics.queueDepth(m.worker.depth, model: m.name) }
+        r.send(HTTPResponse(status: 200, headers: [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                            body: metrics.exposition()))
+    }
+
+    // MARK: - Deadlines
+
+    /// The request's deadline: `?timeout_ms=`, else the `request-timeout-ms` header, else the default.
+    func deadline(for request: HTTPRequest) throws(UploadError) -> UInt64? {
+        let raw = request.queryValue("timeout_ms") ?? request.header("request-timeout-ms")
+        var ms = options.defaultTimeoutMilliseconds
+        if let raw {
+            guard let v = Int(raw), v > 0, v <= 3_600_000 else {
+                throw UploadError(status: 400, message: "timeout_ms must be an integer from 1 to 3600000")
+            }
+            ms = v
+        }
+        guard let ms else { return nil }
+        return request.receivedAt + UInt64(ms) * 1_000_000
+    }
+
+    /// Answers 504 when the deadline passes first; the worker then drops the job unrun.
+    func armDeadline(_ deadline: UInt64?, _ r: Reply, worker: ModelWorker) {
+        guard let deadline else { return }
+        let now = Clock.now()
+        let wait = deadline > now ? deadline - now : 0
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(wait, UInt64(Int.max))))) {
+            guard !r.isFinished else { return }
+            r.error(504, "deadline exceeded before the answer was ready")
+            worker.poke()
+        }
+    }
+
+    /// Submits a job, answering 503 with Retry-After at once when the queue is full.
+    func submit(_ job: InferenceJob, to model: ServedModel, _ r: Reply) {
+        if !model.worker.submit(job) {
+            metrics.rejected(reason: "queue_full", model: model.name)
+            r.error(503, "inference queue full (\(model.worker.settings.maxQueue) images); retry shortly", headers: [("retry-after", "1")])
+        }
+    }
+}
+
+extension InferenceFailure {
+    var isExpired: Bool { if case .expired = self { true } else { false } }
+
+    var status: Int {
+        switch self {
+        case .queueFull, .shuttingDown: 503
+        case .expired: 504
+        case .cancelled: 499
+        case .model: 500
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Dispatch
+import FastVimEngine
+import FastVimHTTP
+import FastVimServing
+import Foundation
+import Logging
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve models over HTTP/1.1 and HTTP/2 (h2c, and h2 over TLS) on one port."
+    )
+
+    @Option(help: "Checkpoint of the default model (default: the bundled model). Its config: --config or <checkpoint>.json.")
+    var checkpoint: String?
+
+    @Option(help: "Config of the --checkpoint model.")
+    var config: String?
+
+    @Option(name: .customLong("model"), help: "Serve another model: NAME=PATH[,config=FILE] (repeatable). The first served model is the default.")
+    var extraModels: [String] = []
+
+    @Option(help: "Which weights of the checkpoints: auto, ema or raw.")
+    var weights: WeightsChoice = .auto
+
+    @Option(help: "Address to listen on (IPv4 or IPv6; 0.0.0.0 or :: for every interface).")
+    var host = ProcessInfo.processInfo.environment["FASTVIM_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "Port (0 picks a free one).")
+    var port = Int(ProcessInfo.processInfo.environment["FASTVIM_PORT"] ?? "") ?? 8080
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: enables TLS (h2 and http/1.1 by ALPN) beside plaintext.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body (413 beyond).")
+    var maxBodyBytes = 16 << 20
+
+    @Option(name: .customLong("max-connections"), help: "Open connections at most.")
+    var maxConnections = 4096
+
+    @Option(name: .customLong("max-concurrent-streams"), help: "HTTP/2 streams in flight per connection.")
+    var maxConcurrentStreams = 100
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle connection stays open.")
+    var idleTimeout = 60.0
+
+    @Option(name: .customLong("header-timeout"), help: "Seconds to receive a request's headers (slowloris).")
+    var headerTimeout = 10.0
+
+    @Option(name: .customLong("body-timeout"), help: "Longest pause, in seconds, while a request body arrives.")
+    var bodyTimeout = 30.0
+
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds to drain on SIGTERM/SIGINT before closing what is left.")
+    var shutdownTimeout = 30.0
+
+    @Option(name: .customLong("max-batch-size"), help: "Images per forward pass at most.")
+    var maxBatchSize = 8
+
+    @Option(name: .customLong("max-queue-delay-ms"), help: "Longest wait, in ms, for a batch to fill after its first request.")
+    var maxQueueDelayMs = 2.0
+
+    @Option(name: .customLong("max-queue"), help: "Images waiting per model at most (503 with Retry-After beyond).")
+    var maxQueue = 256
+
+    @Option(name: .customLong("request-timeout-ms"), help: "Default deadline per request, queue time included (0 for none).")
+    var requestTimeoutMs = 30_000
+
+    @Option(name: .customLong("top-k"), help: "Default number of classes in /v1/classify answers.")
+    var topK = 5
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "fastvim")
+        var settings = ModelWorker.Settings()
+        settings.maxBatch = max(1, maxBatchSize)
+        settings.maxQueueDelaySeconds = max(0, maxQueueDelayMs) / 1000
+        settings.maxQueue = max(1, maxQueue)
+
+        var served: [ServedModel] = []
+        if checkpoint != nil || extraModels.isEmpty {
+            let options = ModelOptions(checkpoint: checkpoint, config: config, weights: weights)
+            served.append(ServedModel(bundle: try options.bundle(), settings: settings))
+        }
+        for spec in extraModels {
+            let (name, path, cfg) = try Self.parseModel(spec)
+            let bundle = try ModelBundle(checkpoint: path, config: cfg, weights: weights, name: name)
+            guard !served.contains(where: { $0.name == bundle.name }) else { throw ValidationError("two models named \(bundle.name)") }
+            served.append(ServedModel(bundle: bundle, settings: settings))
+        }
+
+        var http = HTTPServerConfiguration()
+        http.host = host
+        http.port = port
+        http.tlsCertificate = tlsCert
+        http.tlsKey = tlsKey
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        http.maxBodyBytes = maxBodyBytes
+        http.maxConnections = maxConnections
+        http.maxConcurrentStreams = maxConcurrentStreams
+        http.idleTimeoutSeconds = idleTimeout
+        http.headerTimeoutSeconds = headerTimeout
+        http.bodyTimeoutSeconds = bodyTimeout
+        http.shutdownTimeoutSeconds = shutdownTimeout
+
+        var appOptions = ServingApp.Options()
+        appOptions.defaultTimeoutMilliseconds = requestTimeoutMs > 0 ? requestTimeoutMs : nil
+        appOptions.defaultTopK = max(1, topK)
+        let app = ServingApp(models: served, options: appOptions, logger: logger)
+        let server = try HTTPServer(configuration: http, handler: app, logger: logger)
+        app.server = server
+
+        for m in served {
+            let a = m.bundle.model.architecture
+            logger.info("model \(m.name): \(a.family.rawValue) D=\(a.embedDim) depth=\(a.depth) classes=\(a.numClasses) input \(m.bundle.inputHeight)x\(m.bundle.inputWidth) from \(m.bundle.checkpointPath)")
+        }
+        let scheme = server.isTLSEnabled ? "https+http" : "http"
+        logger.info("serving on \(server.addresses.joined(separator: ", ")) (\(scheme); HTTP/1.1, h2c\(server.isTLSEnabled ? ", h2" : "")), batch \(settings.maxBatch), queue \(settings.maxQueue), compute threads \(Parallel.width)")
+
+        // Signals arrive on a GCD source, never in a signal handler: shutdown is ordinary code.
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { server.beginShutdown() }
+            source.resume()
+            sources.append(source)
+        }
+        server.run()
+        app.stop()
+        logger.info("stopped")
+        _ = sources
+    }
+
+    static func parseModel(_ spec: String) throws -> (String, String, String?) {
+        guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--model takes NAME=PATH[,config=FILE], got \(spec)") }
+        let name = String(spec[..<eq])
+        var rest = String(spec[spec.index(after: eq)...])
+        var config: String?
+        if let comma = rest.range(of: ",config=") {
+            config = String(rest[comma.upperBound...])
+            rest = String(rest[..<comma.lowerBound])
+        }
+        guard !name.isEmpty, !rest.isEmpty else { throw ValidationError("--model takes NAME=PATH[,config=FILE], got \(spec)") }
+        return (name, rest, config)
+    }
+}
