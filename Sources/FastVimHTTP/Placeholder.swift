@@ -1,1 +1,0 @@
-// HTTP server: see the files beside this one.
