@@ -1,39 +1,3 @@
-/// One field of a `multipart/form-data` body (RFC 7578).
-public struct MultipartPart: Sendable {
-    /// The `name` parameter of Content-Disposition; nil when the part has none.
-    public var name: String?
-    public var filename: String?
-    public var contentType: String?
-    /// In arrival order; names lowercased, values trimmed.
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
-
-    public init(name: String? = nil, filename: String? = nil, contentType: String? = nil,
-                headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
-        self.name = name
-        self.filename = filename
-        self.contentType = contentType
-        self.headers = headers
-        self.body = body
-    }
-}
-
-public enum MultipartError: Error, Equatable, Sendable, CustomStringConvertible {
-    case notMultipart
-    case missingBoundary
-    case malformed(String)
-    case tooManyParts
-
-    public var description: String {
-        switch self {
-        case .notMultipart: "not multipart/form-data"
-        case .missingBoundary: "multipart boundary missing"
-        case .malformed(let why): "malformed multipart body: \(why)"
-        case .tooManyParts: "too many multipart parts"
-        }
-    }
-}
-
 /// Parses a complete, already-buffered `multipart/form-data` body (RFC 7578, RFC 2046 §5.1).
 /// Linear in the body size: each delimiter search resumes where the previous one ended.
 public enum MultipartFormData {
