@@ -54,16 +54,21 @@ def causal_conv(u, weight, bias):
 
 
 def selective_scan(p, delta, A, Bm, Cm):
-    """p, delta: (B, E, G); A: (E, N); Bm, Cm: (B, N, G). Returns y (B, E, G)."""
-    Bsz, E, G = p.shape
-    dA = torch.exp(delta.unsqueeze(-1) * A[None, :, None, :])  # (B, E, G, N)
-    dBu = (delta * p).unsqueeze(-1) * Bm.transpose(1, 2)[:, None]  # (B, E, G, N)
-    s = p.new_zeros(Bsz, E, A.shape[1])
-    ys = []
-    for g in range(G):
-        s = dA[:, :, g] * s + dBu[:, :, g]
-        ys.append(torch.einsum("ben,bn->be", s, Cm[:, :, g]))
-    return torch.stack(ys, dim=-1)
+    """p, delta: (B, E, G); A: (E, N); Bm, Cm: (B, N, G). Returns y (B, E, G).
+
+    s_g = exp(delta_g * A) * s_{g-1} + delta_g * Bm_g * p_g ;  y_g = sum_n s_g[:, n] * Cm_g[n]
+    """
+    d = delta.permute(2, 0, 1)  # (G, B, E)
+    dA = torch.exp(d.unsqueeze(-1) * A)  # (G, B, E, N)
+    dBu = (d * p.permute(2, 0, 1)).unsqueeze(-1) * Bm.permute(2, 0, 1).unsqueeze(2)  # (G, B, E, N)
+    s = torch.zeros_like(dA[0])
+    states = []
+    for a_g, b_g in zip(dA.unbind(0), dBu.unbind(0)):
+        s = a_g * s + b_g
+        states.append(s)
+    S = torch.stack(states, 0)  # (G, B, E, N)
+    y = (S * Cm.permute(2, 0, 1).unsqueeze(2)).sum(-1)  # (G, B, E)
+    return y.permute(1, 2, 0)
 
 
 class FastVimMixer(nn.Module):
