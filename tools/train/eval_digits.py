@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--model-dir", default="models/fastvim-digits")
     ap.add_argument("--data", default=None, help="default: <model-dir>/heldout")
     ap.add_argument("--json", default=None, help="write the results here as JSON")
+    ap.add_argument("--logits-json", default=None,
+                    help="write {relative png path: logits} here (for cross-checking another engine)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = json.load(open(os.path.join(args.model_dir, "fastvim_digits.json")))
@@ -54,13 +56,14 @@ def main():
     model.load_state_dict(sd, strict=True)
     model.eval()
     data = args.data or os.path.join(args.model_dir, "heldout")
-    xs, ys = [], []
+    xs, ys, paths = [], [], []
     for ci, lab in enumerate(labels):
         d = os.path.join(data, lab)
         for name in sorted(os.listdir(d)):
             if name.lower().endswith(".png"):
                 xs.append(load_image(os.path.join(d, name), cfg["preprocessing"]))
                 ys.append(ci)
+                paths.append(f"{lab}/{name}")
     x, y = torch.stack(xs), torch.tensor(ys)
     with torch.no_grad():
         logits = torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
@@ -73,6 +76,9 @@ def main():
     print(f"{data}: {res['images']} images  top-1 {100 * res['top1']:.2f}% ({res['top1_correct']}/{res['images']})"
           f"  top-5 {100 * res['top5']:.2f}% ({res['top5_correct']}/{res['images']})")
     print("per-class top-1: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in res["per_class_top1"].items()))
+    if args.logits_json:
+        with open(args.logits_json, "w") as f:
+            json.dump({p: l.tolist() for p, l in zip(paths, logits)}, f, indent=1)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
