@@ -125,3 +125,18 @@ import TestSupport
         #expect(json.count == 1, "the good image is still classified")
     }
 }
+
+/// With no --checkpoint, the commands use the bundled model.
+@Suite struct DefaultModelCLITests {
+    @Test func predictNamesTheRightDigit() throws {
+        let dir = Fixtures.repository + "/models/fastvim-digits/samples"
+        for label in ["0", "3", "7", "9"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/" + label).sorted()
+            let r = try CLITests.run(["predict", "--json", "--top-k", "1", "--image", dir + "/" + label + "/" + files[0]])
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
+            let top = try #require(json.first?["top_k"] as? [[String: Any]])
+            #expect(top.first?["label"] as? String == label)
+        }
+    }
+}
