@@ -33,12 +33,14 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         decodePool = OperationQueue()
         decodePool.name = "decode"
         decodePool.maxConcurrentOperationCount = max(1, options.decodeWorkers)
+        metrics.buildInfo(version: Self.serverVersion, device: "cpu")
         for m in models {
             let name = m.name, metrics = metrics
             m.worker.onBatch = { size, seconds in metrics.batch(size: size, seconds: seconds, model: name) }
             m.worker.onQueueDepth = { depth in metrics.queueDepth(depth, model: name) }
+            // Deadlines are counted where the 504 is sent (the timer); here only vanished clients.
             m.worker.onDropped = { failure in
-                metrics.rejected(reason: failure.isExpired ? "deadline" : "cancelled", model: name)
+                if case .cancelled = failure { metrics.rejected(reason: "cancelled", model: name) }
             }
             m.worker.start()
         }
@@ -118,15 +120,23 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     }
 
     /// Answers 504 when the deadline passes first; the worker then drops the job unrun.
-    func armDeadline(_ deadline: UInt64?, _ r: Reply, worker: ModelWorker) {
+    func armDeadline(_ deadline: UInt64?, _ r: Reply, model: ServedModel) {
         guard let deadline else { return }
         let now = Clock.now()
         let wait = deadline > now ? deadline - now : 0
+        let metrics = metrics
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(wait, UInt64(Int.max))))) {
             guard !r.isFinished else { return }
+            metrics.rejected(reason: "deadline", model: model.name)
             r.error(504, "deadline exceeded before the answer was ready")
-            worker.poke()
+            model.worker.poke()
         }
+    }
+
+    /// Bad or oversized uploads, counted by reason before the 4xx goes out.
+    func rejectInput(_ r: Reply, model: ServedModel, status: Int, message: String) {
+        metrics.rejected(reason: status == 413 ? "too_large" : "bad_input", model: model.name)
+        r.error(status, message)
     }
 
     /// Submits a job, answering 503 with Retry-After at once when the queue is full.

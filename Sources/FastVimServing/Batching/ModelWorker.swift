@@ -1,5 +1,18 @@
 import FastVimEngine
 import Foundation
+import Synchronization
+
+/// What the OIP statistics extension reports for a model.
+public struct WorkerStatistics: Sendable {
+    public var executions = 0
+    public var inferences = 0
+    public var successes = 0
+    public var failures = 0
+    public var successNanoseconds: UInt64 = 0
+    public var queueNanoseconds: UInt64 = 0
+    public var computeNanoseconds: UInt64 = 0
+    public var lastInferenceMilliseconds: UInt64 = 0
+}
 
 /// The dynamic batcher of one model: a bounded queue and a dedicated inference thread that
 /// takes the oldest job's input shape, gathers up to `maxBatch` images of that shape
@@ -24,6 +37,8 @@ public final class ModelWorker: @unchecked Sendable {
     public var onBatch: (@Sendable (Int, Double) -> Void)?
     public var onQueueDepth: (@Sendable (Int) -> Void)?
     public var onDropped: (@Sendable (InferenceFailure) -> Void)?
+    /// Counters for the OIP statistics extension, updated by the worker thread.
+    public let statistics = Mutex(WorkerStatistics())
 
     public init(bundle: ModelBundle, settings: Settings) {
         self.bundle = bundle
@@ -106,6 +121,17 @@ public final class ModelWorker: @unchecked Sendable {
                 let features = ws.pooledFeatures(embedDim: d)
                 let elapsed = Clock.now() - start
                 onBatch?(images, Double(elapsed) / 1e9)
+                statistics.withLock { s in
+                    s.executions += 1
+                    s.inferences += images
+                    s.computeNanoseconds += elapsed
+                    s.lastInferenceMilliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
+                    for job in batch {
+                        s.successes += 1
+                        s.queueNanoseconds += start - job.enqueuedAt
+                        s.successNanoseconds += Clock.now() - job.enqueuedAt
+                    }
+                }
                 var offset = 0
                 for job in batch {
                     let n = job.images
@@ -117,6 +143,7 @@ public final class ModelWorker: @unchecked Sendable {
                     job.completion(.success(out))
                 }
             } catch {
+                statistics.withLock { $0.failures += batch.count }
                 for job in batch { job.completion(.failure(.model("\(error)"))) }
             }
         }
@@ -166,14 +193,14 @@ public final class ModelWorker: @unchecked Sendable {
         let now = Clock.now()
         var kept: [InferenceJob] = []
         for job in queue {
-            if job.isCancelled() {
-                queuedImages -= job.images
-                onDropped?(.cancelled)
-                job.completion(.failure(.cancelled))
-            } else if let deadline = job.deadline, now > deadline {
+            if let deadline = job.deadline, now > deadline {
                 queuedImages -= job.images
                 onDropped?(.expired)
                 job.completion(.failure(.expired))
+            } else if job.isCancelled() {
+                queuedImages -= job.images
+                onDropped?(.cancelled)
+                job.completion(.failure(.cancelled))
             } else {
                 kept.append(job)
             }

@@ -57,10 +57,15 @@ public final class ServerMetrics: Sendable {
         Counter(label: "fastvim_rejected_total", dimensions: [("reason", reason), ("model", model)], factory: factory).increment()
     }
 
-    /// Prometheus text exposition format 0.0.4.
+    public func buildInfo(version: String, device: String) {
+        Gauge(label: "fastvim_build_info", dimensions: [("version", version), ("device", device)], factory: factory).record(1)
+    }
+
+    /// Prometheus text exposition format 0.0.4, with the standard process metrics appended.
     public func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
+        buffer += Array(ProcessMetrics.exposition().utf8)
         return buffer
     }
 }

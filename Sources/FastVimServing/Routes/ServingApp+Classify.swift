@@ -20,9 +20,9 @@ extension ServingApp {
             deadline = try self.deadline(for: request)
             image = try ImageUpload.bytes(of: request)
         } catch {
-            return r.error(error.status, error.message)
+            return rejectInput(r, model: model, status: error.status, message: error.message)
         }
-        armDeadline(deadline, r, worker: model.worker)
+        armDeadline(deadline, r, model: model)
         let bundle = model.bundle
         decodePool.addOperation { [self] in
             guard !r.isFinished else { return }
@@ -34,7 +34,7 @@ extension ServingApp {
                 }
             } catch {
                 let status = (error as? ImageError)?.httpStatus ?? 400
-                return r.error(status, "\(error)")
+                return rejectInput(r, model: model, status: status, message: "\(error)")
             }
             let decodeSeconds = Double(Clock.now() - decodeStart) / 1e9
             metrics.decode(seconds: decodeSeconds)

@@ -14,7 +14,7 @@ extension ServingApp {
         case 0:
             allow("/v2", ["GET"]) {
                 $0.json(200, ["name": "fastvim-serve", "version": Self.serverVersion,
-                              "extensions": ["classification", "binary_tensor_data", "model_repository_health"]])
+                              "extensions": ["classification", "binary_tensor_data", "statistics"]])
             }
         case 2 where parts == ["health", "live"]:
             allow("/v2/health/live", ["GET"]) { $0.json(200, ["live": true]) }
@@ -33,6 +33,8 @@ extension ServingApp {
             switch rest {
             case []:
                 allow("/v2/models/{m}", ["GET"]) { $0.json(200, metadata(model)) }
+            case ["stats"]:
+                allow("/v2/models/{m}/stats", ["GET"]) { $0.json(200, ["model_stats": [statistics(model)]]) }
             case ["ready"]:
                 allow("/v2/models/{m}/ready", ["GET"]) { [self] r in
                     r.json(isReady ? 200 : 503, ["name": model.name, "ready": isReady])
@@ -43,6 +45,21 @@ extension ServingApp {
                 reply("unknown").error(404, "no route for \(request.path)")
             }
         }
+    }
+
+    /// The OIP statistics extension, from the batcher's counters.
+    func statistics(_ model: ServedModel) -> [String: Any] {
+        let s = model.worker.statistics.withLock { $0 }
+        func entry(_ count: Int, _ ns: UInt64) -> [String: Any] { ["count": count, "ns": ns] }
+        return [
+            "name": model.name, "version": "1", "last_inference": s.lastInferenceMilliseconds,
+            "inference_count": s.inferences, "execution_count": s.executions,
+            "inference_stats": [
+                "success": entry(s.successes, s.successNanoseconds), "fail": entry(s.failures, 0),
+                "queue": entry(s.successes, s.queueNanoseconds), "compute_input": entry(s.executions, 0),
+                "compute_infer": entry(s.executions, s.computeNanoseconds), "compute_output": entry(s.executions, 0),
+            ],
+        ]
     }
 
     func metadata(_ model: ServedModel) -> [String: Any] {
@@ -68,9 +85,9 @@ extension ServingApp {
             parsed = try OIPRequest(request)
             deadline = try self.deadline(for: request)
         } catch {
-            return r.error(error.status, error.message)
+            return rejectInput(r, model: model, status: error.status, message: error.message)
         }
-        armDeadline(deadline, r, worker: model.worker)
+        armDeadline(deadline, r, model: model)
         let bundle = model.bundle
         decodePool.addOperation { [self] in
             guard !r.isFinished else { return }
@@ -94,7 +111,7 @@ extension ServingApp {
                             try bundle.pipeline.run(bytes, into: p.baseAddress! + i * bundle.imageFloats)
                         }
                     } catch {
-                        return r.error((error as? ImageError)?.httpStatus ?? 400, "image \(i): \(error)")
+                        return rejectInput(r, model: model, status: (error as? ImageError)?.httpStatus ?? 400, message: "image \(i): \(error)")
                     }
                 }
             }
