@@ -112,7 +112,9 @@ final class Connection: EventHandler {
         case .sniffing: sniff(bytes)
         case let .http1(session): session.receive(bytes)
         case let .http2(session):
-            if !session.receive(bytes) { closeAfterFlush() }
+            // A session that has sent GOAWAY for an error wants neither to read nor write:
+            // the connection must close (RFC 9113 §5.4.1), not linger until the idle timeout.
+            if !session.receive(bytes) || session.isFinished { closeAfterFlush() }
         case .tlsHandshake, .closed: break
         }
     }
@@ -335,7 +337,12 @@ final class Connection: EventHandler {
         case let .http1(session):
             session.checkTimeouts(now: now, quiet: quiet)
         case let .http2(session):
-            if session.hasIncompleteRequests {
+            let stalled = now - session.lastFrameAt
+            if lastActivity > session.lastFrameAt, stalled > seconds(config.headerTimeoutSeconds) {
+                // Bytes keep coming but no frame completes: a dribbling client.
+                session.sendFinalGoAway()
+                closeAfterFlush()
+            } else if session.hasIncompleteRequests {
                 if quiet > seconds(config.bodyTimeoutSeconds) {
                     session.sendFinalGoAway()
                     closeAfterFlush()

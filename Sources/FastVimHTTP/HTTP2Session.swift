@@ -31,6 +31,9 @@ final class HTTP2Session {
     /// Streams whose request is complete and whose response is not yet submitted.
     private(set) var pendingResponses = 0
     private var sentShutdownNotice = false
+    /// When the last complete frame arrived: a client that keeps sending bytes without
+    /// completing frames (slowloris over HTTP/2) is measured from here.
+    private(set) var lastFrameAt = Sys.now()
 
     init(connection: Connection, config: HTTPServerConfiguration) throws(SystemError) {
         self.connection = connection
@@ -45,6 +48,7 @@ final class HTTP2Session {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2OnDataChunk)
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2OnFrameRecv)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2OnStreamClose)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, h2OnFrameSend)
 
         var option: OpaquePointer?
         guard nghttp2_option_new(&option) == 0, let option else { throw SystemError(call: "nghttp2_option_new", code: ENOMEM) }
@@ -167,11 +171,15 @@ final class HTTP2Session {
                 : nghttp2_submit_response(session, streamID, nva, count, nil)
         }
         if rv != 0 { _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_INTERNAL_ERROR.rawValue) }
-        if stream.refusal != nil, !streamRemoteClosed(streamID) {
-            // The answer went out before the request finished (body too large): stop the upload.
-            _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_NO_ERROR.rawValue)
-        }
         flush()
+    }
+
+    /// Once a refusal (413) has been sent in full while the client is still uploading, the
+    /// upload is stopped with RST_STREAM(NO_ERROR), as RFC 9113 §8.1 allows. Resetting
+    /// earlier would discard the queued answer.
+    fileprivate func frameSent(_ id: Int32, endStream: Bool) {
+        guard endStream, let session, let s = streams[id], s.refusal != nil, !streamRemoteClosed(id) else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_NO_ERROR.rawValue)
     }
 
     private func streamRemoteClosed(_ id: Int32) -> Bool {
@@ -202,6 +210,10 @@ final class HTTP2Session {
     }
 
     // MARK: - nghttp2 events (called from the C callbacks below)
+
+    fileprivate func frameReceived() {
+        lastFrameAt = Sys.now()
+    }
 
     fileprivate func beginHeaders(_ id: Int32) {
         streams[id] = Stream(id: id)
@@ -318,10 +330,21 @@ private let h2OnDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, streamI
 
 private let h2OnFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, user in
     guard let frame else { return 0 }
+    h2Session(user).frameReceived()
     let type = frame.pointee.hd.type
     let endStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
     if endStream && (type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue)) {
         h2Session(user).endOfRequest(frame.pointee.hd.stream_id)
+    }
+    return 0
+}
+
+private let h2OnFrameSend: nghttp2_on_frame_send_callback = { _, frame, user in
+    guard let frame else { return 0 }
+    let type = frame.pointee.hd.type
+    if type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue) {
+        let end = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        h2Session(user).frameSent(frame.pointee.hd.stream_id, endStream: end)
     }
     return 0
 }

@@ -11,6 +11,8 @@ import TestSupport
         #expect(c.imageSize == [64, 96] && c.stride == 8 && c.collapse == .max && c.scalingFactor == 0.25)
         #expect(c.labels == ["a", "b"] && c.name == "m" && c.preprocessingJSON != nil)
         #expect(try Self.config(#"{"image_size": 224}"#).imageSize == [224, 224])
+        // Integral JSON numbers (which Linux's JSONSerialization also casts to Bool) are numbers.
+        #expect(try Self.config(#"{"scaling_factor": 1}"#).scalingFactor == 1)
     }
 
     @Test func rejectsUnknownKeysAndBadValues() {

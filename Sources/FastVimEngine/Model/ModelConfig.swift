@@ -60,7 +60,7 @@ public struct ModelConfig: Sendable, Equatable {
             collapse = c
         }
         if let v = dict["scaling_factor"] {
-            guard let n = v as? NSNumber, !(v is Bool), n.floatValue.isFinite, n.floatValue > 0 else {
+            guard let n = v as? NSNumber, n.floatValue.isFinite, n.floatValue > 0 else {
                 throw .invalidConfig("scaling_factor must be a positive number")
             }
             scalingFactor = n.floatValue

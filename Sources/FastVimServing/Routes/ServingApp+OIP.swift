@@ -236,7 +236,8 @@ struct OIPRequest {
     }
 
     private static func flatten(_ value: Any?, into out: inout [Float]) -> Bool {
-        if let n = value as? NSNumber, !(value is Bool) {
+        // On Linux every JSON number is an NSNumber that also casts to Bool: do not test for Bool.
+        if let n = value as? NSNumber {
             out.append(n.floatValue)
             return true
         }
