@@ -78,6 +78,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
         .testTarget(name: "FastVimHTTPTests", dependencies: ["FastVimHTTP", "TestSupport"]),
+        // Launches the real `fastvim serve` binary and talks to it with real clients; imports no server module.
+        .testTarget(name: "ServerTests", dependencies: ["TestSupport"]),
         .testTarget(name: "FastVimServingTests", dependencies: ["FastVimServing", "FastVimEngine", "FastVimImages", "TestSupport"]),
         .testTarget(
             name: "FastVimImagesTests",

@@ -1,0 +1,343 @@
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// End-to-end tests of `fastvim serve`: they launch the real binary on --port 0 and talk to it
+// with real clients (curl, nghttp, h2load, openssl) and with raw sockets for hostile input.
+// They never import the server's modules.
+
+/// Every server suite is nested here: `.serialized` runs them one after another, so timings
+/// (slowloris, deadlines, shutdown) are not disturbed by a neighbour's load on 2 cores.
+@Suite(.serialized) struct ServerTests {}
+
+enum Paths {
+    static var binary: String {
+        // Test bundles sit in the build directory next to the executable products.
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0 ..< 5 {
+            let candidate = dir.appendingPathComponent("fastvim").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        for scratch in [".build-st", ".build"] {
+            let candidate = Fixtures.repository + "/\(scratch)/release/fastvim"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return Fixtures.repository + "/.build/release/fastvim"
+    }
+
+    static func image(_ name: String) -> String { Fixtures.path("images/" + name) }
+    static var fastvimT: String { Fixtures.path("fastvim_t.pth") }
+    static var small: String { Fixtures.path("fastvim_small.ckpt") }
+
+    /// A fresh temporary directory for one test.
+    static func tempDir(_ label: String) -> String {
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("fastvim-servertests-\(getpid())-\(label)-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The small model's config (64x96 input), written at test time.
+    static func smallConfig() -> String {
+        let path = tempDir("cfg") + "/fastvim_small.json"
+        write(Array(#"{"image_size": [64, 96], "preprocessing": {"resize": 64, "crop_size": [64, 96]}}"#.utf8), to: path)
+        return path
+    }
+
+    /// `--model small=<ckpt>,config=<cfg>`.
+    static func smallModelArgs(name: String = "small") -> [String] {
+        ["--model", "\(name)=\(small),config=\(smallConfig())"]
+    }
+
+    static func tModelArgs(name: String = "t") -> [String] { ["--model", "\(name)=\(fastvimT)"] }
+}
+
+/// Thread-safe box.
+final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func with<R>(_ body: (inout T) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+    var get: T { with { $0 } }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+struct ServerStartError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// One `fastvim serve` process on a free port; its stderr goes to a file (a pipe could fill
+/// up with access-log lines and block the server).
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+    private(set) var port = 0
+    let arguments: [String]
+
+    init(_ arguments: [String]) {
+        self.arguments = arguments
+        logPath = Paths.tempDir("log") + "/server.log"
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var logTail: String { String(log.suffix(4000)) }
+    var isRunning: Bool { process.isRunning }
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    func start(timeout: Double = 60) throws {
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: Paths.binary)
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"] + arguments
+        process.standardError = errHandle
+        process.standardOutput = errHandle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? errHandle.close()
+        let deadline = monotonicSeconds() + timeout
+        while monotonicSeconds() < deadline {
+            let text = log
+            if let range = text.range(of: "serving on ") {
+                // "serving on 127.0.0.1:PORT (http; ...": the port ends at the first non-digit.
+                let rest = text[range.upperBound...]
+                if let colon = rest.firstIndex(of: " ").map({ rest[..<$0] })?.lastIndex(of: ":") {
+                    let digits = rest[rest.index(after: colon)...].prefix { $0.isNumber }
+                    if let p = Int(digits), p > 0 {
+                        port = p
+                        return
+                    }
+                }
+            }
+            if !process.isRunning {
+                throw ServerStartError(description: "fastvim serve exited with \(process.terminationStatus) before serving:\n\(logTail)")
+            }
+            usleep(20_000)
+        }
+        kill9()
+        throw ServerStartError(description: "no \"serving on\" line within \(timeout) s:\n\(logTail)")
+    }
+
+    func signal(_ sig: Int32) { if process.isRunning { kill(process.processIdentifier, sig) } }
+
+    func kill9() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Waits for the exit; nil when still running after `timeout`.
+    func waitForExit(timeout: Double) -> Int32? {
+        let deadline = monotonicSeconds() + timeout
+        while process.isRunning, monotonicSeconds() < deadline { usleep(10_000) }
+        if process.isRunning { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// SIGTERM, then exit status 0 within `timeout` seconds (kill -9 and an issue otherwise).
+    func stop(timeout: Double = 10, sourceLocation: SourceLocation = #_sourceLocation) {
+        guard process.isRunning || process.processIdentifier != 0 else { return }
+        signal(SIGTERM)
+        guard let status = waitForExit(timeout: timeout) else {
+            Issue.record("server did not exit within \(timeout) s of SIGTERM; log:\n\(logTail)", sourceLocation: sourceLocation)
+            kill9()
+            return
+        }
+        #expect(process.terminationReason == .exit && status == 0,
+                "server exit: \(process.terminationReason == .exit ? "status" : "signal") \(status); log:\n\(logTail)",
+                sourceLocation: sourceLocation)
+    }
+}
+
+/// Runs `body` against a fresh server; stops it with SIGTERM afterwards, kill -9 when the body throws.
+func withServer<R>(_ arguments: [String], startTimeout: Double = 60, stopTimeout: Double = 10,
+                   sourceLocation: SourceLocation = #_sourceLocation,
+                   _ body: (ServerProcess) throws -> R) throws -> R {
+    let server = ServerProcess(arguments)
+    try server.start(timeout: startTimeout)
+    let result: R
+    do {
+        result = try body(server)
+    } catch {
+        print("server log tail (test failed):\n\(server.logTail)")
+        server.kill9()
+        throw error
+    }
+    #expect(server.isRunning, "server died during the test; log:\n\(server.logTail)", sourceLocation: sourceLocation)
+    server.stop(timeout: stopTimeout, sourceLocation: sourceLocation)
+    return result
+}
+
+// MARK: - External commands
+
+struct CommandResult: Sendable {
+    let status: Int32
+    let stdout: Data
+    let stderr: String
+    let timedOut: Bool
+    var text: String { String(decoding: stdout, as: UTF8.self) }
+}
+
+/// Runs a program (found on PATH) with a wall-clock limit; output goes through files so
+/// neither stream can block it.
+func runCommand(_ program: String, _ args: [String], timeout: Double = 60, stdin: String? = nil) throws -> CommandResult {
+    let dir = Paths.tempDir("cmd")
+    let outPath = dir + "/out", errPath = dir + "/err"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [program] + args
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    p.standardOutput = out
+    p.standardError = err
+    if let stdin {
+        p.standardInput = FileHandle(forReadingAtPath: stdin)
+    } else {
+        p.standardInput = FileHandle.nullDevice
+    }
+    try p.run()
+    try? out.close()
+    try? err.close()
+    let deadline = monotonicSeconds() + timeout
+    var timedOut = false
+    while p.isRunning {
+        if monotonicSeconds() > deadline {
+            timedOut = true
+            kill(p.processIdentifier, SIGKILL)
+            break
+        }
+        usleep(5_000)
+    }
+    p.waitUntilExit()
+    let data = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+    let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return CommandResult(status: p.terminationStatus, stdout: data, stderr: errText, timedOut: timedOut)
+}
+
+/// A curl answer: status, HTTP version, headers (lower-cased names) and body.
+struct CurlResponse: Sendable {
+    let status: Int
+    let httpVersion: String
+    let headers: [String: String]
+    let body: Data
+    let exitCode: Int32
+    let stderr: String
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+    func json() throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any], "not a JSON object: \(text.prefix(300))")
+    }
+}
+
+/// curl with the status line and headers written to a file, the body to another.
+func curl(_ args: [String], timeout: Double = 60) throws -> CurlResponse {
+    let dir = Paths.tempDir("curl")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let headerPath = dir + "/h", bodyPath = dir + "/b"
+    let r = try runCommand("curl", ["-sS", "-D", headerPath, "-o", bodyPath, "-w", "%{http_code} %{http_version}"] + args,
+                           timeout: timeout)
+    let parts = r.text.split(separator: " ")
+    let status = parts.first.flatMap { Int($0) } ?? 0
+    let version = parts.count > 1 ? String(parts[1]) : ""
+    var headers: [String: String] = [:]
+    let headerText = (try? String(contentsOfFile: headerPath, encoding: .utf8)) ?? ""
+    for line in headerText.components(separatedBy: "\r\n") {
+        guard let colon = line.firstIndex(of: ":"), !line.hasPrefix(":") else { continue }
+        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    let body = (try? Data(contentsOf: URL(fileURLWithPath: bodyPath))) ?? Data()
+    return CurlResponse(status: status, httpVersion: version, headers: headers, body: body, exitCode: r.status, stderr: r.stderr)
+}
+
+/// A normal request must still succeed: the server is alive and answering.
+func expectHealthy(_ server: ServerProcess, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    #expect(server.isRunning, "\(context): the server process died; log:\n\(server.logTail)", sourceLocation: sourceLocation)
+    let r = try curl(["--max-time", "20", "--data-binary", "@" + Paths.image("tiny.png"), "-H", "content-type: image/png",
+                      server.base + "/v1/classify"])
+    #expect(r.status == 200, "\(context): a normal classify after it answered \(r.status) (curl \(r.exitCode): \(r.stderr)) \(r.text.prefix(200))",
+            sourceLocation: sourceLocation)
+    let h2 = try curl(["--max-time", "20", "--http2-prior-knowledge", server.base + "/v2/health/ready"])
+    #expect(h2.status == 200 && h2.httpVersion == "2", "\(context): h2c readiness after it: \(h2.status) \(h2.httpVersion) \(h2.stderr)",
+            sourceLocation: sourceLocation)
+}
+
+/// Runs `body(i)` for i in 0..<n on n threads at once and waits for all.
+func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    var threads: [Thread] = []
+    for i in 0 ..< n {
+        group.enter()
+        let t = Thread {
+            body(i)
+            group.leave()
+        }
+        t.stackSize = 1 << 20
+        threads.append(t)
+    }
+    for t in threads { t.start() }
+    group.wait()
+}
+
+/// Runs `body` on a background thread; `wait()` joins it.
+final class Background: @unchecked Sendable {
+    private let group = DispatchGroup()
+    init(_ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        let t = Thread { [group] in
+            body()
+            group.leave()
+        }
+        t.start()
+    }
+    func wait() { group.wait() }
+}
+
+// MARK: - Prometheus exposition
+
+/// The value of the first sample named `name` whose labels contain every `labels` pair.
+func metricValue(_ text: String, _ name: String, labels: [String: String] = [:]) -> Double? {
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard line.hasPrefix(name) else { continue }
+        let rest = line.dropFirst(name.count)
+        guard rest.first == "{" || rest.first == " " else { continue }
+        if !labels.allSatisfy({ line.contains("\($0.key)=\"\($0.value)\"") }) { continue }
+        guard let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+        return value
+    }
+    return nil
+}
+
+/// Sum of every sample named `name` whose labels contain every `labels` pair.
+func metricSum(_ text: String, _ name: String, labels: [String: String] = [:]) -> Double {
+    var total = 0.0
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard line.hasPrefix(name) else { continue }
+        let rest = line.dropFirst(name.count)
+        guard rest.first == "{" || rest.first == " " else { continue }
+        if !labels.allSatisfy({ line.contains("\($0.key)=\"\($0.value)\"") }) { continue }
+        total += line.split(separator: " ").last.flatMap { Double($0) } ?? 0
+    }
+    return total
+}
+
+func fileBytes(_ path: String) -> [UInt8] {
+    Array((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
+}
