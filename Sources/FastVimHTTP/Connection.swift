@@ -111,12 +111,15 @@ final class Connection: EventHandler {
         switch phase {
         case .sniffing: sniff(bytes)
         case let .http1(session): session.receive(bytes)
-        case let .http2(session):
-            // A session that has sent GOAWAY for an error wants neither to read nor write:
-            // the connection must close (RFC 9113 §5.4.1), not linger until the idle timeout.
-            if !session.receive(bytes) || session.isFinished { closeAfterFlush() }
+        case let .http2(session): feed(session, bytes)
         case .tlsHandshake, .closed: break
         }
+    }
+
+    /// A session that has sent GOAWAY for an error wants neither to read nor write: the
+    /// connection must close (RFC 9113 §5.4.1), not linger until the idle timeout.
+    private func feed(_ session: HTTP2Session, _ bytes: UnsafeRawBufferPointer) {
+        if !session.receive(bytes) || session.isFinished { closeAfterFlush() }
     }
 
     /// Decides the protocol from the first bytes: a TLS record, the HTTP/2 preface, or HTTP/1.1.
@@ -176,8 +179,7 @@ final class Connection: EventHandler {
             server.protocolChanged(self)
             let pending = sniffed
             sniffed.removeAll()
-            let ok = pending.withUnsafeBytes { session.receive($0) }
-            if !ok { closeAfterFlush() } else { session.flush() }
+            pending.withUnsafeBytes { feed(session, $0) }
             if server.isDraining { session.sendShutdownNotice() }
         } catch {
             close()
