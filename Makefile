@@ -1,7 +1,7 @@
 # FastVim Serve. `make test` and `make serve` work on a fresh Debian 12 machine with Swift:
 # missing system packages are installed first (non-interactively, and we say so).
 
-APT_PACKAGES := libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev curl nghttp2-client
+APT_PACKAGES := libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev curl nghttp2-client openssl
 # Numeric tests are hot loops: debug Swift is 10-100x slower, so tests run optimised.
 SWIFT_RELEASE := -c release
 SWIFT_TEST_FLAGS := $(SWIFT_RELEASE) -Xswiftc -enable-testing
@@ -22,6 +22,11 @@ deps:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The metrics test reads /metrics with Prometheus's own parser (prometheus_client, PyPI).
+	@python3 -c 'import prometheus_client' 2>/dev/null || { \
+	  echo "make: installing prometheus_client from PyPI (for the metrics test)"; \
+	  python3 -m pip install --quiet --root-user-action=ignore prometheus_client 2>/dev/null \
+	  || python3 -m pip install --quiet --break-system-packages prometheus_client; }
 
 build: deps
 	swift build $(SWIFT_RELEASE)
