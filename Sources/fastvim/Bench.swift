@@ -1,64 +1,74 @@
 import ArgumentParser
 import FastVimEngine
+import FastVimServing
 import Foundation
+
+extension BenchmarkPlan.Report.Format: ExpressibleByArgument {}
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time forward passes (images/s) of standard configurations or a checkpoint, side by side in one run."
+        abstract: "The paper's resolution-scaling comparison: forward-pass throughput of Vim and FastVim, side by side in one run.",
+        discussion: """
+        Standard configurations run with random weights: \(StandardModel.names.joined(separator: ", ")) \
+        (vim-* is Vim with post-SSM LayerNorm, as the paper measured; vim-*-orig the original Vim). \
+        A checkpoint path runs that model. FLOPs count a multiply-add as one FLOP.
+        """
     )
 
-    @Option(help: "Comma-separated models: \(StandardModel.names.joined(separator: ", ")) (random weights), or a checkpoint path.")
-    var models: String = "fastvim-t,vim-t"
+    @Option(help: "Comma-separated models: standard names or checkpoint paths.")
+    var models = "vim-t,fastvim-t"
 
-    @Option(help: "Comma-separated input resolutions (square).")
-    var resolutions: String = "224"
+    @Option(help: "Comma-separated square input sizes in pixels.")
+    var resolutions = "224,512,1024,2048"
 
-    @Option(help: "Comma-separated batch sizes.")
-    var batch: String = "1,8"
+    @Option(help: "Comma-separated batch sizes (one report row per model, resolution and batch).")
+    var batch = "1"
 
-    @Option(help: "Untimed warm-up iterations.")
-    var warmup: Int = 2
+    @Option(help: "Device (cpu).")
+    var device = "cpu"
 
-    @Option(help: "Timed iterations (the report gives their median, min and max).")
-    var iterations: Int = 10
+    @Option(help: "Untimed warm-up passes per measurement.")
+    var warmup = 1
+
+    @Option(help: "Timed passes per measurement (the report gives their median, min and max).")
+    var iterations = 3
+
+    @Option(help: "Output: json, csv, markdown or svg.")
+    var format: BenchmarkPlan.Report.Format = .json
 
     @Option(help: "Compute threads (default: one per active core).")
     var threads: Int?
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
+    @Option(name: .customLong("max-seconds"), help: "Start no new measurement after this many seconds.")
+    var maxSeconds: Double?
 
     func run() throws {
         if let threads { Parallel.setWidth(threads) }
-        let sizes = resolutions.split(separator: ",").compactMap { Int($0) }
         let batches = batch.split(separator: ",").compactMap { Int($0) }
-        guard !sizes.isEmpty, !batches.isEmpty, iterations > 0 else { throw ValidationError("nothing to run") }
-        var results: [ForwardBenchmark.Result] = []
-        for name in models.split(separator: ",").map(String.init) {
-            for size in sizes {
-                let model: VisionMamba
-                if let standard = StandardModel(name: name) {
-                    model = try VisionMamba(checkpoint: Checkpoint(random: standard))
-                } else {
-                    model = try VisionMamba(path: name)
-                }
-                for b in batches {
-                    let r = try ForwardBenchmark(batch: b, resolution: size, warmup: warmup, iterations: iterations).run(model, name: name)
-                    results.append(r)
-                    if !json {
-                        print(String(format: "%-12@ %5d px  batch %3d  %9.2f img/s (min %.2f, max %.2f)  %9.2f ms/img",
-                                     r.model, r.resolution, r.batch, r.imagesPerSecond, r.imagesPerSecondMin,
-                                     r.imagesPerSecondMax, r.msPerImage))
-                    }
-                }
+        guard !batches.isEmpty else { throw ValidationError("--batch needs at least one size") }
+        var combined: BenchmarkPlan.Report?
+        for b in batches {
+            var plan = BenchmarkPlan()
+            plan.models = models.split(separator: ",").map(String.init)
+            plan.resolutions = resolutions.split(separator: ",").compactMap { Int($0) }
+            plan.batch = b
+            plan.device = device
+            plan.warmup = warmup
+            plan.iterations = iterations
+            plan.maxSeconds = maxSeconds
+            let report = try plan.run(resolve: { path in
+                FileManager.default.fileExists(atPath: path) ? try VisionMamba(path: path) : nil
+            }, progress: { m in
+                FileHandle.standardError.write(Data(String(format: "%@ %d px batch %d: %.2f img/s\n", m.model, m.resolution, m.batch, m.imagesPerSecond).utf8))
+            })
+            if var c = combined {
+                c.results += report.results
+                c.truncated = c.truncated || report.truncated
+                combined = c
+            } else {
+                combined = report
             }
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(["threads": Parallel.width]), as: UTF8.self))
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
-        }
+        print(combined!.render(format), terminator: "")
     }
 }

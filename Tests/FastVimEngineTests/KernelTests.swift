@@ -47,6 +47,17 @@ import TestSupport
         #expect(exp8(SIMD8(repeating: -1000))[0] >= 0)
     }
 
+    @Test func softplus8MatchesTheReference() {
+        var worst: Float = 0
+        var x: Float = -60
+        while x < 60 {
+            let v = softplus8(SIMD8(repeating: x))[0], ref = x > 20 ? x : log1pf(expf(x))
+            worst = max(worst, abs(v - ref) / max(ref, 1e-30))
+            x += 0.0173
+        }
+        #expect(worst < 1e-6, "relative error \(worst)")
+    }
+
     /// The reverse conv is the forward conv of the flipped sequence, flipped back; both on a
     /// channel slice of a wider buffer, as the mixer calls them.
     @Test func reverseConvIsFlippedForwardConv() {

@@ -10,21 +10,35 @@ extension VisionMamba {
         let tokens = b * s, xw = a.xProjWidth
         precondition(groups * width == s)
 
-        gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
-        if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
+        let profile = ws.profile
+        profile.measure(.inProj) {
+            gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
+            if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
+        }
         let pools = width > 1 || (a.family == .fastvim && a.scalingFactor != 1)
-        Parallel.batchChannels(batch: b, channels: e) { i, ch in
-            let x = ws.xz + i * s * 2 * e + ch.lowerBound
-            for (out, pooled, dir, reverse) in [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)] {
-                let o = out + i * s * e + ch.lowerBound
-                causalConvSiLU(o, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound, ldw: e,
-                               bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count, width: a.convWidth,
-                               reverse: reverse)
-                if pools {
-                    poolGroups(pooled + i * groups * e + ch.lowerBound, ldo: e, o, ldx: e, groups: groups, width: width,
-                               channels: ch.count, collapse: a.collapse, scale: a.scalingFactor)
-                }
+        let directions2 = [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)]
+        func pool(_ i: Int, _ ch: Range<Int>) {
+            for (out, pooled, _, _) in directions2 {
+                poolGroups(pooled + i * groups * e + ch.lowerBound, ldo: e, out + i * s * e + ch.lowerBound, ldx: e,
+                           groups: groups, width: width, channels: ch.count, collapse: a.collapse, scale: a.scalingFactor)
             }
+        }
+        // Pooling rides on the conv pass while its output is in cache; a profiled pass
+        // runs it separately so its time can be reported on its own.
+        let fusePool = pools && profile == nil
+        profile.measure(.conv) {
+            Parallel.batchChannels(batch: b, channels: e) { i, ch in
+                let x = ws.xz + i * s * 2 * e + ch.lowerBound
+                for (out, _, dir, reverse) in directions2 {
+                    causalConvSiLU(out + i * s * e + ch.lowerBound, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound,
+                                   ldw: e, bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count,
+                                   width: a.convWidth, reverse: reverse)
+                }
+                if fusePool { pool(i, ch) }
+            }
+        }
+        if pools && !fusePool {
+            profile.measure(.pool) { Parallel.batchChannels(batch: b, channels: e) { i, ch in pool(i, ch) } }
         }
         let uF = pools ? ws.pooledF : ws.xF, uB = pools ? ws.pooledB : ws.xB
         let steps = b * groups
@@ -32,17 +46,16 @@ extension VisionMamba {
             (uF, ws.dbcF, ws.deltaF, ws.yF, w.forward, false, ws.scanState),
             (uB, ws.dbcB, ws.deltaB, ws.yB, w.backward, true, ws.scanState + b * n * e),
         ]
-        for (u, dbc, delta, _, dir, _, _) in directions {
-            gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
-            gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
-            Parallel.ranges(steps, grain: 4) { rows in
-                for g in rows {
-                    let row = delta + g * e
-                    for c in 0 ..< e { row[c] = softplus(row[c] + dir.dtBias[c]) }
+        profile.measure(.paramProjection) {
+            for (u, dbc, delta, _, dir, _, _) in directions {
+                gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
+                gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
+                Parallel.ranges(steps, grain: 4) { rows in
+                    for g in rows { softplusBiasInPlace(delta + g * e, bias: dir.dtBias, e) }
                 }
             }
         }
-        Parallel.batchChannels(batch: b, channels: e) { i, ch in
+        profile.measure(.scan) { Parallel.batchChannels(batch: b, channels: e) { i, ch in
             for (u, dbc, delta, y, dir, reverse, state) in directions {
                 let off = i * groups, c0 = ch.lowerBound
                 let bm = dbc + off * xw + r, cm = bm + n
@@ -56,10 +69,14 @@ extension VisionMamba {
                                            a: dir.a + c0 * n, b: bm, c: cm, shape)
                 }
             }
+        } }
+        profile.measure(.combine) {
+            Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width) }
         }
-        Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width) }
-        gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
-        if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
+        profile.measure(.outProj) {
+            gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
+            if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
+        }
     }
 
     private func addRowBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, cols: Int) {

@@ -43,17 +43,18 @@ public final class VisionMamba: @unchecked Sendable {
         let a = architecture
         let (b, d, s) = (ws.batch, a.embedDim, ws.sequence)
         let rows = b * s
-        embed(ws, input: input)
+        let profile = ws.profile
+        profile.measure(.patchEmbed) { embed(ws, input: input) }
         trace?("embed", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
         for (i, block) in weights.blocks.enumerated() {
             if i == 0 { ws.residual.update(from: ws.hidden, count: rows * d) }
-            addNorm(ws, weight: block.norm, add: i > 0)
+            profile.measure(.norms) { addNorm(ws, weight: block.norm, add: i > 0) }
             let transposed = a.family == .fastvim && i % 2 == 1
             if transposed {
                 // Odd FastVim blocks see the grid column-major: (cols, rows).
-                permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true)
+                profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
                 mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: ws.grid.cols, width: ws.grid.rows, scan: scan)
-                permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false)
+                profile.measure(.transpose) { permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false) }
             } else if a.family == .fastvim {
                 mixer(block, ws, input: ws.normed, output: ws.hidden, groups: ws.grid.rows, width: ws.grid.cols, scan: scan)
             } else {
@@ -64,13 +65,16 @@ public final class VisionMamba: @unchecked Sendable {
                 trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
             }
         }
-        addNorm(ws, weight: weights.normF, add: true)
-        pool(ws)
+        profile.measure(.norms) { addNorm(ws, weight: weights.normF, add: true) }
+        profile.measure(.head) { pool(ws) }
         trace?("features", UnsafeBufferPointer(start: ws.features, count: b * d))
         if let logits, let head = weights.headWeight, let bias = weights.headBias {
-            for i in 0 ..< b { (logits + i * a.numClasses).update(from: bias, count: a.numClasses) }
-            gemmNT(logits, ldOut: a.numClasses, ws.features, lda: d, head, ldb: d, m: b, n: a.numClasses, k: d, accumulate: true)
+            profile.measure(.head) {
+                for i in 0 ..< b { (logits + i * a.numClasses).update(from: bias, count: a.numClasses) }
+                gemmNT(logits, ldOut: a.numClasses, ws.features, lda: d, head, ldb: d, m: b, n: a.numClasses, k: d, accumulate: true)
+            }
         }
+        profile?.finishPass()
     }
 
     /// Convenience for tests and the CLI: logits of a (B, C, H, W) batch as a flat array.

@@ -31,6 +31,8 @@ public final class Workspace: @unchecked Sendable {
     let scanState: UnsafeMutablePointer<Float>  // (2, B, N·E): one state per direction and item
     let features: UnsafeMutablePointer<Float>   // (B, D)
     private let arena: UnsafeMutableBufferPointer<Float>
+    /// When set, forward passes record their time per stage here.
+    public var profile: StageProfile?
 
     public var byteCount: Int { arena.count * MemoryLayout<Float>.size }
 

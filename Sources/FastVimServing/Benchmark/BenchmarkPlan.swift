@@ -1,0 +1,93 @@
+import FastVimEngine
+import Foundation
+
+/// The resolution-scaling comparison of the paper (Vim vs FastVim, 224 to 2048 px), run
+/// side by side in one process: the same threads, the same inputs, one after the other.
+public struct BenchmarkPlan: Sendable {
+    public var models: [String] = ["vim-t", "fastvim-t"]
+    public var resolutions: [Int] = [224, 512, 1024, 2048]
+    public var batch = 1
+    public var warmup = 1
+    public var iterations = 3
+    public var device = "cpu"
+    /// Stop starting new measurements after this long (the report says it was truncated).
+    public var maxSeconds: Double?
+
+    public init() {}
+
+    public struct Report: Sendable, Codable {
+        public var device: String
+        public var threads: Int
+        public var sgemmGflopsPerSecond: Double
+        public var truncated: Bool
+        public var results: [BenchmarkMeasurement]
+    }
+
+    public enum PlanError: Error, CustomStringConvertible {
+        case unknownModel(String)
+        case device(String)
+        case invalid(String)
+        case interrupted
+
+        public var description: String {
+            switch self {
+            case let .unknownModel(m): "unknown model \(m): use \(StandardModel.names.joined(separator: ", ")), a served model, or a checkpoint path"
+            case let .device(d): "device \(d) is not available in this build (cpu only)"
+            case let .invalid(s): s
+            case .interrupted: "benchmark interrupted by inference traffic"
+            }
+        }
+    }
+
+    public func validate() throws(PlanError) {
+        guard device == "cpu" else { throw .device(device) }
+        guard !models.isEmpty, !resolutions.isEmpty else { throw .invalid("no models or resolutions") }
+        guard resolutions.allSatisfy({ (16 ... 4096).contains($0) }) else { throw .invalid("resolutions must be 16 to 4096 px") }
+        guard (1 ... 256).contains(batch), (0 ... 100).contains(warmup), (1 ... 1000).contains(iterations) else {
+            throw .invalid("batch 1-256, warmup 0-100, iterations 1-1000")
+        }
+    }
+
+    /// `resolve` maps a name that is not a standard configuration to a model (a served
+    /// model, a checkpoint path); nil means unknown.
+    public func run(resolve: (String) throws -> VisionMamba? = { _ in nil }, shouldStop: () -> Bool = { false },
+                    progress: (BenchmarkMeasurement) -> Void = { _ in }) throws -> Report {
+        try validate()
+        let started = Date()
+        var results: [BenchmarkMeasurement] = []
+        var truncated = false
+        let sgemm = ResolutionBenchmark.sgemmRate()
+        outer: for name in models {
+            var model: VisionMamba?
+            for size in resolutions {
+                if let maxSeconds, Date().timeIntervalSince(started) > maxSeconds {
+                    truncated = true
+                    break outer
+                }
+                if shouldStop() { throw PlanError.interrupted }
+                if model == nil {
+                    if let standard = StandardModel(name: name) {
+                        model = try VisionMamba(checkpoint: Checkpoint(random: standard))
+                    } else if let m = try resolve(name) {
+                        model = m
+                    } else {
+                        throw PlanError.unknownModel(name)
+                    }
+                }
+                guard let m = try ResolutionBenchmark.measure(model!, name: name, resolution: size, batch: batch, warmup: warmup,
+                                                              iterations: iterations, shouldStop: shouldStop)
+                else { throw PlanError.interrupted }
+                results.append(m)
+                progress(m)
+            }
+        }
+        // FastVim-x against Vim-x (post-SSM LayerNorm, as the paper measured) at each resolution.
+        for i in results.indices where results[i].family == "fastvim" {
+            let size = results[i].model.split(separator: "-").last.map(String.init) ?? ""
+            if let vim = results.first(where: { $0.model == "vim-\(size)" && $0.resolution == results[i].resolution }) {
+                results[i].speedupOverVimPercent = (results[i].imagesPerSecond / vim.imagesPerSecond - 1) * 100
+            }
+        }
+        return Report(device: device, threads: Parallel.width, sgemmGflopsPerSecond: sgemm, truncated: truncated, results: results)
+    }
+}
