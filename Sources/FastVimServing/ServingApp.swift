@@ -3,6 +3,7 @@ import FastVimHTTP
 import FastVimImages
 import Foundation
 import Logging
+import Synchronization
 
 /// The application behind the HTTP server: routes, the decode pool, the batchers, metrics.
 /// Runs its `handle` on the event loop thread and never blocks there: decoding goes to the
@@ -13,6 +14,9 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         /// Applied when a request names no deadline; nil for none.
         public var defaultTimeoutMilliseconds: Int? = 30_000
         public var decodeWorkers = ProcessInfo.processInfo.activeProcessorCount
+        /// GET /v1/benchmark answers only when enabled.
+        public var benchmarkEnabled = false
+        public var benchmarkMaxSeconds = 300.0
         public init() {}
     }
 
@@ -21,6 +25,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     public let metrics: ServerMetrics
     let logger: Logger
     let decodePool: OperationQueue
+    let benchmarkRunning = Atomic<Bool>(false)
     /// Set once the server exists; readiness and connection gauges read it.
     public weak var server: HTTPServer?
 
@@ -75,6 +80,8 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         switch parts.count {
         case 1 where parts[0] == "metrics":
             allow("/metrics", ["GET"]) { serveMetrics($0) }
+        case 2 where parts == ["v1", "benchmark"]:
+            allow("/v1/benchmark", ["GET"]) { benchmark(request, $0) }
         case 2 where parts == ["v1", "models"]:
             allow("/v1/models", ["GET"]) { $0.json(200, ["models": models.map(\.summary)]) }
         case 2 where parts[0] == "v1" && (parts[1] == "classify" || parts[1] == "embed"):

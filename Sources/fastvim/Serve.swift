@@ -71,6 +71,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Default number of classes in /v1/classify answers.")
     var topK = 5
 
+    @Flag(name: .customLong("enable-benchmark"), help: "Serve GET /v1/benchmark (the Vim vs FastVim resolution-scaling comparison).")
+    var enableBenchmark = false
+
+    @Option(name: .customLong("benchmark-max-seconds"), help: "Start no new benchmark measurement after this many seconds.")
+    var benchmarkMaxSeconds = 300.0
+
+    @Option(name: .customLong("threads"), help: "Compute threads per forward pass (default: one per active core).")
+    var threads: Int?
+
+    @Option(name: .customLong("decode-workers"), help: "Threads decoding and preprocessing images (default: one per active core).")
+    var decodeWorkers: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -116,6 +128,10 @@ struct Serve: ParsableCommand {
         var appOptions = ServingApp.Options()
         appOptions.defaultTimeoutMilliseconds = requestTimeoutMs > 0 ? requestTimeoutMs : nil
         appOptions.defaultTopK = max(1, topK)
+        appOptions.benchmarkEnabled = enableBenchmark
+        appOptions.benchmarkMaxSeconds = benchmarkMaxSeconds
+        if let decodeWorkers { appOptions.decodeWorkers = max(1, decodeWorkers) }
+        if let threads { Parallel.setWidth(threads) }
         let app = ServingApp(models: served, options: appOptions, logger: logger)
         let server = try HTTPServer(configuration: http, handler: app, logger: logger)
         app.server = server

@@ -31,7 +31,7 @@ public struct BenchmarkPlan: Sendable {
 
         public var description: String {
             switch self {
-            case let .unknownModel(m): "unknown model \(m): use \(StandardModel.names.joined(separator: ", ")), a served model, or a checkpoint path"
+            case let .unknownModel(m): "unknown model \(m): use \(StandardModel.names.joined(separator: ", ")) or a served model (fastvim bench also takes checkpoint paths)"
             case let .device(d): "device \(d) is not available in this build (cpu only)"
             case let .invalid(s): s
             case .interrupted: "benchmark interrupted by inference traffic"

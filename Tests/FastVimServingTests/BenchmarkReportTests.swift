@@ -1,0 +1,49 @@
+import FastVimEngine
+import FastVimServing
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@Suite struct BenchmarkReportTests {
+    static let report: BenchmarkPlan.Report? = {
+        var plan = BenchmarkPlan()
+        plan.models = ["vim-t", "fastvim-t"]
+        plan.resolutions = [32, 64]
+        plan.warmup = 0
+        plan.iterations = 1
+        return try? plan.run()
+    }()
+
+    @Test func fastVimIsComparedWithVimAtEachResolution() throws {
+        let r = try #require(Self.report)
+        #expect(r.results.count == 4 && !r.truncated && r.sgemmGflopsPerSecond > 0)
+        for m in r.results where m.family == "fastvim" { #expect(m.speedupOverVimPercent != nil) }
+        for m in r.results where m.model == "vim-t" { #expect(m.speedupOverVimPercent == nil) }
+    }
+
+    @Test func everyFormatRenders() throws {
+        let r = try #require(Self.report)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.render(.json).utf8)) as? [String: Any])
+        #expect(json["sgemm_gflops_per_second"] != nil && (json["results"] as? [[String: Any]])?.first?["images_per_second"] != nil)
+        let csv = r.render(.csv).split(separator: "\n")
+        #expect(csv.count == 5 && csv[0].hasPrefix("model,family,resolution,batch,images_per_second"))
+        #expect(Set(csv.map { $0.split(separator: ",", omittingEmptySubsequences: false).count }).count == 1)
+        #expect(r.render(.markdown).contains("| fastvim-t | 64 | 1 |"))
+        let svg = Data(r.render(.svg).utf8)
+        let parser = XMLParser(data: svg)
+        #expect(parser.parse(), "the SVG is not well-formed XML")
+        #expect(r.render(.svg).components(separatedBy: "<polyline").count == 3)
+    }
+
+    @Test func badPlansAreRefused() {
+        var plan = BenchmarkPlan()
+        plan.device = "cuda"
+        #expect(throws: BenchmarkPlan.PlanError.self) { try plan.validate() }
+        plan = BenchmarkPlan()
+        plan.models = ["no-such-model"]
+        plan.resolutions = [32]
+        #expect(throws: BenchmarkPlan.PlanError.self) { try plan.run() }
+    }
+}
