@@ -17,16 +17,16 @@ extension Architecture {
     /// Per image, for an input of this size.
     public func flops(height: Int, width: Int) -> FLOPs {
         let grid = Grid(height: height, width: width, patch: patchSize, stride: stride)
-        let l = Double(grid.count)
+        let l = Double(grid.count * channelTokens)
         let s = l + (hasClassToken ? 1 : 0)
-        // FastVim scans one pooled token per row (even blocks) or column (odd blocks).
-        let steps: Double = family == .fastvim
-            ? Double((0 ..< depth).reduce(0) { $0 + ($1 % 2 == 0 ? grid.rows : grid.cols) }) / Double(depth)
+        // FastVim scans one pooled token per row (even blocks) or column (odd blocks), per channel.
+        let steps: Double = pools
+            ? Double((0 ..< depth).reduce(0) { $0 + ($1 % 2 == 0 ? grid.rows : grid.cols) * channelTokens }) / Double(depth)
             : s
         let (d, e, n, r, k) = (Double(embedDim), Double(innerDim), Double(stateDim), Double(dtRank), Double(convWidth))
         let layers = Double(depth)
         return FLOPs(
-            patchEmbed: l * d * Double(inChannels * patchSize * patchSize),
+            patchEmbed: l * d * Double(kernelChannels * patchSize * patchSize),
             inProj: layers * s * d * 2 * e,
             conv: layers * 2 * s * e * k,
             paramProjection: layers * 2 * steps * (e * (r + 2 * n) + r * e),

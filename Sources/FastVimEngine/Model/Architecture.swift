@@ -6,6 +6,18 @@ public enum ModelFamily: String, Sendable, Codable {
     case vimLN = "vim-ln"
     /// Original Vim (hustvl): middle class token, gate inside each direction, no LayerNorm.
     case vim
+    /// FastChannelVim: one token per patch and channel (microscopy), FastVim blocks.
+    case fastChannelVim = "fastchannelvim"
+    /// ChannelVim: per-channel tokens, Vim-with-LayerNorm mixers, middle class token.
+    case channelVim = "channelvim"
+}
+
+/// How the per-channel tokens of channel models are ordered.
+public enum ScanOrder: String, Sendable, Codable {
+    /// (row, col, channel), channel fastest: the default.
+    case channelFirst = "Channel-First"
+    /// (channel, row, col).
+    case spatialFirst = "Spatial-First"
 }
 
 /// Everything about a model's shape, read from its weights, plus the few facts only a
@@ -31,10 +43,21 @@ public struct Architecture: Sendable, Equatable {
     public var configuredGrid: Grid?
     public var inProjBias: Bool
     public var outProjBias: Bool
+    /// Channel models tokenise every input channel on its own (a shared 1-channel patch
+    /// kernel plus a per-channel embedding): `inChannels` tokens per grid position.
+    public var perChannelTokens: Bool
+    public var scanOrder: ScanOrder
 
-    public var hasClassToken: Bool { family != .fastvim }
+    public var hasClassToken: Bool { family == .vim || family == .vimLN || family == .channelVim }
     public var hasPostSSMNorm: Bool { family != .vim }
-    public var gridTokens: Int { positionTokens - (hasClassToken ? 1 : 0) }
+    /// FastVim-style pooled mixers with alternating transposes.
+    public var pools: Bool { family == .fastvim || family == .fastChannelVim }
+    /// Tokens per grid position.
+    public var channelTokens: Int { perChannelTokens ? inChannels : 1 }
+    /// Input channels each patch kernel sees.
+    public var kernelChannels: Int { perChannelTokens ? 1 : inChannels }
+    /// Grid positions in `pos_embed` (Vim's has an extra class-token row; ChannelVim's has none).
+    public var gridTokens: Int { positionTokens - (hasClassToken && !perChannelTokens ? 1 : 0) }
 
     static func key(_ i: Int, _ name: String) -> String { "layers.\(i).mixer.\(name)" }
 
@@ -47,13 +70,17 @@ public struct Architecture: Sendable, Equatable {
             }
             return s
         }
-        let patchWeight = try shape("patch_embed.proj.weight", rank: 4)
-        guard patchWeight[2] == patchWeight[3], patchWeight[2] > 0 else {
+        perChannelTokens = c.tensors["patch_embed.channel_embed.weight"] != nil
+        // Channel models use a Conv3d (D, 1, 1, p, p) shared by the channels.
+        let patchWeight = try shape("patch_embed.proj.weight", rank: perChannelTokens ? 5 : 4)
+        let kernel = Array(patchWeight.suffix(2))
+        guard kernel[0] == kernel[1], kernel[0] > 0, !perChannelTokens || (patchWeight[1] == 1 && patchWeight[2] == 1) else {
             throw .corrupt("patch_embed.proj.weight \(patchWeight) is not a square patch kernel")
         }
         embedDim = patchWeight[0]
-        inChannels = patchWeight[1]
-        patchSize = patchWeight[2]
+        patchSize = kernel[0]
+        inChannels = perChannelTokens ? try shape("patch_embed.channel_embed.weight", rank: 2)[0] : patchWeight[1]
+        scanOrder = config.scanOrder ?? .channelFirst
         var d = 0
         while c.tensors[Self.key(d, "in_proj.weight")] != nil { d += 1 }
         guard d > 0 else { throw .missingKey(Self.key(0, "in_proj.weight")) }
@@ -67,12 +94,14 @@ public struct Architecture: Sendable, Equatable {
         numClasses = c.tensors["head.weight"] != nil ? try shape("head.weight", rank: 2)[0] : 0
         let hasCls = c.tensors["cls_token"] != nil
         let hasLN = c.tensors[Self.key(0, "layernorm.weight")] != nil
-        switch (hasCls, hasLN) {
-        case (false, true): family = .fastvim
-        case (true, true): family = .vimLN
-        case (true, false): family = .vim
-        case (false, false):
-            throw .corrupt("neither cls_token nor layers.0.mixer.layernorm.weight: not a FastVim or Vim checkpoint")
+        switch (hasCls, hasLN, perChannelTokens) {
+        case (false, true, false): family = .fastvim
+        case (true, true, false): family = .vimLN
+        case (true, false, false): family = .vim
+        case (false, true, true): family = .fastChannelVim
+        case (true, true, true): family = .channelVim
+        default:
+            throw .corrupt("no layers.0.mixer.layernorm.weight: not a FastVim, Vim or channel-model checkpoint this engine knows")
         }
         positionTokens = try shape("pos_embed", rank: 3)[1]
         inProjBias = c.tensors[Self.key(0, "in_proj.bias")] != nil
@@ -83,8 +112,8 @@ public struct Architecture: Sendable, Equatable {
         guard stride <= patchSize else { throw .invalidConfig("stride \(stride) is larger than the patch size \(patchSize)") }
         if let size = config.imageSize {
             let g = Grid(height: size[0], width: size[1], patch: patchSize, stride: stride)
-            guard g.count == positionTokens - (hasCls ? 1 : 0) else {
-                throw .invalidConfig("image_size \(size) gives a \(g) grid (\(g.count) tokens), but pos_embed has \(positionTokens) rows\(hasCls ? " (one is the class token)" : "")")
+            guard g.count == gridTokens else {
+                throw .invalidConfig("image_size \(size) gives a \(g) grid (\(g.count) tokens), but pos_embed has \(positionTokens) rows\(gridTokens != positionTokens ? " (one is the class token)" : "")")
             }
             configuredGrid = g
         }

@@ -9,6 +9,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// Patch-embedding stride; defaults to the patch size.
     public var stride: Int?
     public var collapse: Collapse?
+    /// Token order of channel models.
+    public var scanOrder: ScanOrder?
     public var scalingFactor: Float?
     public var labels: [String]?
     public var name: String?
@@ -16,7 +18,7 @@ public struct ModelConfig: Sendable, Equatable {
     public var preprocessingJSON: Data?
 
     public static let knownKeys: Set<String> = [
-        "name", "image_size", "stride", "collapse", "scaling_factor", "labels", "labels_file", "preprocessing",
+        "name", "image_size", "stride", "collapse", "scaling_factor", "labels", "labels_file", "preprocessing", "scan_order",
     ]
 
     public init() {}
@@ -58,6 +60,12 @@ public struct ModelConfig: Sendable, Equatable {
                 throw .invalidConfig("collapse must be \"mean\" or \"max\"")
             }
             collapse = c
+        }
+        if let v = dict["scan_order"] {
+            guard let s = v as? String, let order = ScanOrder(rawValue: s) else {
+                throw .invalidConfig("scan_order must be \"Channel-First\" or \"Spatial-First\"")
+            }
+            scanOrder = order
         }
         if let v = dict["scaling_factor"] {
             guard let n = v as? NSNumber, n.floatValue.isFinite, n.floatValue > 0 else {

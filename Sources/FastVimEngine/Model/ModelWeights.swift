@@ -36,6 +36,7 @@ final class ModelWeights: @unchecked Sendable {
     let patchWeight: UnsafePointer<Float> // (D, C·p·p)
     let patchBias: UnsafePointer<Float>  // (D)
     let clsToken: UnsafePointer<Float>?  // (D)
+    let channelEmbed: UnsafePointer<Float>? // (C, D), channel models
     let normF: UnsafePointer<Float>      // (D)
     let headWeight: UnsafePointer<Float>? // (classes, D)
     let headBias: UnsafePointer<Float>?
@@ -53,7 +54,8 @@ final class ModelWeights: @unchecked Sendable {
         }
         let d = a.embedDim, e = a.innerDim, n = a.stateDim, r = a.dtRank, k = a.convWidth, p = a.patchSize
         posEmbed = try get("pos_embed", [1, a.positionTokens, d])
-        patchWeight = try get("patch_embed.proj.weight", [d, a.inChannels, p, p])
+        patchWeight = try get("patch_embed.proj.weight", a.perChannelTokens ? [d, 1, 1, p, p] : [d, a.inChannels, p, p])
+        channelEmbed = a.perChannelTokens ? try get("patch_embed.channel_embed.weight", [a.inChannels, d]) : nil
         patchBias = try get("patch_embed.proj.bias", [d])
         clsToken = a.hasClassToken ? try get("cls_token", [1, 1, d]) : nil
         normF = try get("norm_f.weight", [d])

@@ -3,8 +3,10 @@ extension VisionMamba {
     /// is `groups` runs of `width` tokens: FastVim pools each run to one token before the
     /// scan (width = a grid row or column), Vim scans every token (width 1, no pooling).
     /// `output` may alias `input`: the input is consumed by in_proj first.
+    /// With `interleave` > 1 (Channel-First channel models) a run is every interleave-th
+    /// token: group g = (row, channel) holds tokens (row·width + w)·interleave + channel.
     func mixer(_ w: BlockWeights, _ ws: Workspace, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
-               groups: Int, width: Int, scan: ScanKernel) {
+               groups: Int, width: Int, interleave: Int, scan: ScanKernel) {
         let a = architecture
         let (b, s, d, e, n, r) = (ws.batch, ws.sequence, a.embedDim, a.innerDim, a.stateDim, a.dtRank)
         let tokens = b * s, xw = a.xProjWidth
@@ -15,12 +17,13 @@ extension VisionMamba {
             gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
             if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
         }
-        let pools = width > 1 || (a.family == .fastvim && a.scalingFactor != 1)
+        let pools = width > 1 || (a.pools && a.scalingFactor != 1)
         let directions2 = [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)]
         func pool(_ i: Int, _ ch: Range<Int>) {
             for (out, pooled, _, _) in directions2 {
                 poolGroups(pooled + i * groups * e + ch.lowerBound, ldo: e, out + i * s * e + ch.lowerBound, ldx: e,
-                           groups: groups, width: width, channels: ch.count, collapse: a.collapse, scale: a.scalingFactor)
+                           groups: groups, width: width, interleave: interleave, channels: ch.count, collapse: a.collapse,
+                           scale: a.scalingFactor)
             }
         }
         // Pooling rides on the conv pass while its output is in cache; a profiled pass
@@ -71,7 +74,7 @@ extension VisionMamba {
             }
         } }
         profile.measure(.combine) {
-            Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width) }
+            Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width, interleave: interleave) }
         }
         profile.measure(.outProj) {
             gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
@@ -86,13 +89,13 @@ extension VisionMamba {
     /// Repeat each pooled scan output over its run, add the full-resolution D skip of both
     /// directions, average them, LayerNorm (FastVim, Vim w/ LN) and gate with SiLU(z).
     /// For the original Vim this equals averaging the two separately gated directions.
-    private func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, groups: Int, width: Int) {
+    private func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, groups: Int, width: Int, interleave: Int) {
         let e = architecture.innerDim, s = ws.sequence
         let (dF, dB) = (w.forward.skip, w.backward.skip)
         let vectorEnd = e - e % 8
         for token in tokens {
             let i = token / s, t = token % s
-            let group = i * groups + t / width
+            let group = i * groups + (t / (width * interleave)) * interleave + t % interleave
             let v = ws.gated + token * e
             let xf = ws.xF + token * e, xb = ws.xB + token * e
             let yf = ws.yF + group * e, yb = ws.yB + group * e

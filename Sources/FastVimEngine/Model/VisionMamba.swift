@@ -49,16 +49,22 @@ public final class VisionMamba: @unchecked Sendable {
         for (i, block) in weights.blocks.enumerated() {
             if i == 0 { ws.residual.update(from: ws.hidden, count: rows * d) }
             profile.measure(.norms) { addNorm(ws, weight: block.norm, add: i > 0) }
-            let transposed = a.family == .fastvim && i % 2 == 1
+            let transposed = a.pools && i % 2 == 1
+            // The mixer's view of the grid: odd FastVim blocks see it column-major, (cols, rows).
+            let (viewRows, viewCols) = transposed ? (ws.grid.cols, ws.grid.rows) : (ws.grid.rows, ws.grid.cols)
+            // Pooled runs: a row of the view. Channel-First tokens interleave the channels, so a
+            // run is every `interleave`-th token; Spatial-First keeps each channel's grid contiguous.
+            let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
+            let interleave = channelFirst ? a.channelTokens : 1
+            let groups = viewRows * a.channelTokens
             if transposed {
-                // Odd FastVim blocks see the grid column-major: (cols, rows).
                 profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
-                mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: ws.grid.cols, width: ws.grid.rows, scan: scan)
+                mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: groups, width: viewCols, interleave: interleave, scan: scan)
                 profile.measure(.transpose) { permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false) }
-            } else if a.family == .fastvim {
-                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: ws.grid.rows, width: ws.grid.cols, scan: scan)
+            } else if a.pools {
+                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: groups, width: viewCols, interleave: interleave, scan: scan)
             } else {
-                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: s, width: 1, scan: scan)
+                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: s, width: 1, interleave: 1, scan: scan)
             }
             if let trace {
                 trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
@@ -109,7 +115,7 @@ public final class VisionMamba: @unchecked Sendable {
     private func fitPositionEmbedding(into ws: Workspace) throws(CheckpointError) {
         let a = architecture, d = a.embedDim
         let trained = try a.trainedGrid(for: ws.grid)
-        let clsRow = a.hasClassToken ? trained.count / 2 : -1
+        let clsRow = a.hasClassToken && !a.perChannelTokens ? trained.count / 2 : -1
         // Split the class-token row (Vim) from the grid rows, resize the grid part, put it back at the middle.
         var gridPart = [Float](repeating: 0, count: trained.count * d)
         var k = 0
@@ -124,32 +130,45 @@ public final class VisionMamba: @unchecked Sendable {
             bicubicResize(&fitted, gridPart, channels: d, inHeight: trained.rows, inWidth: trained.cols,
                           outHeight: ws.grid.rows, outWidth: ws.grid.cols)
         }
-        let newCls = a.hasClassToken ? ws.grid.count / 2 : -1
+        let newCls = a.hasClassToken ? ws.tokens / 2 : -1
         var token = 0
+        let positions = ws.grid.count
         for row in 0 ..< ws.sequence {
             let dst = ws.posEmbed + row * d
             if row == newCls {
-                dst.update(from: weights.posEmbed + clsRow * d, count: d)
+                // ChannelVim adds no position embedding to its class token.
+                if a.perChannelTokens { dst.update(repeating: 0, count: d) } else { dst.update(from: weights.posEmbed + clsRow * d, count: d) }
                 continue
             }
-            for c in 0 ..< d { dst[c] = fitted[c * ws.grid.count + token] }
+            // Channel models share one row per grid position across the channels:
+            // repeated per channel (Channel-First) or tiled per channel (Spatial-First).
+            let position = !a.perChannelTokens ? token
+                : a.scanOrder == .channelFirst ? token / a.channelTokens : token % positions
+            for c in 0 ..< d { dst[c] = fitted[c * positions + position] }
             token += 1
         }
     }
 
-    /// Patch embedding (im2col + GEMM), bias, class token in the middle (Vim), position embedding.
+    /// Patch embedding (im2col + GEMM), bias, channel embedding (channel models), class
+    /// token in the middle (Vim, ChannelVim), position embedding.
     private func embed(_ ws: Workspace, input: UnsafePointer<Float>) {
-        let a = architecture, d = a.embedDim, l = ws.grid.count
-        let patchLength = a.inChannels * a.patchSize * a.patchSize
-        let imageSize = a.inChannels * ws.height * ws.width
-        Parallel.forEach(ws.batch) { i in
-            im2col(ws.columns + i * l * patchLength, image: input + i * imageSize, channels: a.inChannels,
+        let a = architecture, d = a.embedDim, positions = ws.grid.count, l = ws.tokens
+        let kernelChannels = a.kernelChannels
+        let patchLength = kernelChannels * a.patchSize * a.patchSize
+        let plane = ws.height * ws.width
+        // One im2col per image, or per image and channel for channel models: patches in
+        // (image, channel, row, col) order.
+        let planes = ws.batch * a.channelTokens
+        Parallel.forEach(planes) { i in
+            im2col(ws.columns + i * positions * patchLength, image: input + i * kernelChannels * plane, channels: kernelChannels,
                    height: ws.height, width: ws.width, patch: a.patchSize, stride: a.stride,
                    rows: ws.grid.rows, columns: ws.grid.cols)
         }
         gemmNT(ws.patches, ldOut: d, ws.columns, lda: patchLength, weights.patchWeight, ldb: patchLength,
                m: ws.batch * l, n: d, k: patchLength)
         let middle = a.hasClassToken ? l / 2 : -1
+        let channels = a.channelTokens
+        let channelFirst = a.scanOrder == .channelFirst
         for i in 0 ..< ws.batch {
             for t in 0 ..< ws.sequence {
                 let dst = ws.hidden + (i * ws.sequence + t) * d
@@ -157,26 +176,41 @@ public final class VisionMamba: @unchecked Sendable {
                 if t == middle {
                     let cls = weights.clsToken!
                     for c in 0 ..< d { dst[c] = cls[c] + pos[c] }
-                } else {
-                    let k = middle >= 0 && t > middle ? t - 1 : t
+                    continue
+                }
+                let k = middle >= 0 && t > middle ? t - 1 : t
+                guard let channelEmbed = weights.channelEmbed else {
                     let src = ws.patches + (i * l + k) * d
                     for c in 0 ..< d { dst[c] = src[c] + weights.patchBias[c] + pos[c] }
+                    continue
                 }
+                let (position, channel) = channelFirst ? (k / channels, k % channels) : (k % positions, k / positions)
+                let src = ws.patches + ((i * channels + channel) * positions + position) * d
+                let ce = channelEmbed + channel * d
+                for c in 0 ..< d { dst[c] = src[c] + weights.patchBias[c] + ce[c] + pos[c] }
             }
         }
     }
 
+    /// Transposes the grid of every image: tokens (outer, r, c, inner) <-> (outer, c, r, inner),
+    /// where channel models put their channels inner (Channel-First) or outer (Spatial-First).
     private func permute(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, ws: Workspace, toColumnMajor: Bool) {
-        let (rows, cols, d) = (ws.grid.rows, ws.grid.cols, architecture.embedDim)
+        let a = architecture
+        let (rows, cols, d) = (ws.grid.rows, ws.grid.cols, a.embedDim)
+        let inner = a.perChannelTokens && a.scanOrder == .channelFirst ? a.channelTokens : 1
+        let outer = a.channelTokens / inner
+        let run = inner * d
         for i in 0 ..< ws.batch {
-            let base = i * ws.sequence * d
-            for r in 0 ..< rows {
-                for c in 0 ..< cols {
-                    let rowMajor = base + (r * cols + c) * d, colMajor = base + (c * rows + r) * d
-                    if toColumnMajor {
-                        (out + colMajor).update(from: x + rowMajor, count: d)
-                    } else {
-                        (out + rowMajor).update(from: x + colMajor, count: d)
+            for o in 0 ..< outer {
+                let base = (i * ws.sequence + o * rows * cols * inner) * d
+                for r in 0 ..< rows {
+                    for c in 0 ..< cols {
+                        let rowMajor = base + (r * cols + c) * run, colMajor = base + (c * rows + r) * run
+                        if toColumnMajor {
+                            (out + colMajor).update(from: x + rowMajor, count: run)
+                        } else {
+                            (out + rowMajor).update(from: x + colMajor, count: run)
+                        }
                     }
                 }
             }
@@ -189,7 +223,7 @@ public final class VisionMamba: @unchecked Sendable {
         for i in 0 ..< ws.batch {
             let f = ws.features + i * d
             if a.hasClassToken {
-                f.update(from: ws.normed + (i * s + ws.grid.count / 2) * d, count: d)
+                f.update(from: ws.normed + (i * s + ws.tokens / 2) * d, count: d)
                 continue
             }
             f.update(repeating: 0, count: d)

@@ -5,8 +5,11 @@ public final class Workspace: @unchecked Sendable {
     public let height: Int
     public let width: Int
     public let grid: Grid
-    /// Tokens per image in the residual stream: the grid, plus the class token for Vim.
+    /// Tokens per image in the residual stream: grid positions times tokens per position,
+    /// plus the class token for Vim and ChannelVim.
     public let sequence: Int
+    /// Patch tokens per image (the sequence without the class token).
+    public let tokens: Int
     let maxGroups: Int
 
     let posEmbed: UnsafeMutablePointer<Float>   // (sequence, D), fitted to `grid`
@@ -47,11 +50,12 @@ public final class Workspace: @unchecked Sendable {
         self.height = height
         self.width = width
         grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
-        sequence = grid.count + (a.hasClassToken ? 1 : 0)
-        maxGroups = a.family == .fastvim ? max(grid.rows, grid.cols) : sequence
-        let d = a.embedDim, e = a.innerDim, l = grid.count, s = sequence, g = maxGroups, w = a.xProjWidth
+        tokens = grid.count * a.channelTokens
+        sequence = tokens + (a.hasClassToken ? 1 : 0)
+        maxGroups = a.pools ? max(grid.rows, grid.cols) * a.channelTokens : sequence
+        let d = a.embedDim, e = a.innerDim, l = tokens, s = sequence, g = maxGroups, w = a.xProjWidth
         let sizes = [
-            s * d, batch * l * a.inChannels * a.patchSize * a.patchSize, batch * l * d,
+            s * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
             batch * s * d, batch * s * d, batch * s * d, batch * s * d,
             batch * s * 2 * e, batch * s * e, batch * s * e,
             batch * g * e, batch * g * e, batch * g * w, batch * g * w,

@@ -1,0 +1,59 @@
+import FastVimEngine
+import Foundation
+import Testing
+import TestSupport
+
+/// FastChannelVim and ChannelVim (8-channel microscopy) against the reference logits.
+@Suite struct ChannelModelTests {
+    struct Case: Sendable, CustomStringConvertible {
+        let name: String
+        let checkpoint: String
+        let input: String
+        let collapse: String
+        let scanOrder: String
+        let logits: [Float]
+        var description: String { name }
+    }
+
+    static let cases: [Case] = {
+        guard let data = FileManager.default.contents(atPath: Fixtures.path("expected_c.json")),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else { return [] }
+        return json.keys.sorted().compactMap { name in
+            guard let v = json[name], let ck = v["checkpoint"] as? String, let input = v["input"] as? String,
+                  let logits = v["logits"] as? [[Double]] else { return nil }
+            return Case(name: name, checkpoint: ck, input: input, collapse: v["collapse"] as? String ?? "mean",
+                        scanOrder: v["scan_order"] as? String ?? "Channel-First", logits: logits.flatMap { $0.map(Float.init) })
+        }
+    }()
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 3)
+    }
+
+    @Test(arguments: cases)
+    func matchesReference(_ c: Case) throws {
+        let config = try ModelConfig(json: Data("{\"collapse\": \"\(c.collapse)\", \"scan_order\": \"\(c.scanOrder)\"}".utf8))
+        let model = try VisionMamba(checkpoint: try Checkpoint(path: Fixtures.path(c.checkpoint)), config: config)
+        #expect(model.architecture.perChannelTokens && model.architecture.inChannels == 8)
+        #expect(model.architecture.family == (c.name.hasPrefix("fast") ? .fastChannelVim : .channelVim))
+        let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_c.safetensors"))
+        let shape = try #require(inputs.shape(c.input))
+        let logits = try model.logits(input: try inputs.floats(c.input), batch: shape[0], height: shape[2], width: shape[3])
+        expectClose(logits, c.logits, atol: 1e-4 * max(1, maxAbs(c.logits)), "\(c.name) logits")
+    }
+
+    /// Spatial-First orders tokens (channel, row, col): a different model from Channel-First
+    /// on the same weights, still finite, and consistent between one image and a batch.
+    @Test func spatialFirstRuns() throws {
+        let config = try ModelConfig(json: Data(#"{"scan_order": "Spatial-First"}"#.utf8))
+        let model = try VisionMamba(checkpoint: try Checkpoint(path: Fixtures.path("fastchannelvim_small.ckpt")), config: config)
+        let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_c.safetensors"))
+        let x = try inputs.floats("fastchannelvim_small.input")
+        let both = try model.logits(input: x, batch: 2, height: 64, width: 64)
+        let first = try model.logits(input: Array(x[0 ..< 8 * 64 * 64]), batch: 1, height: 64, width: 64)
+        #expect(both.allSatisfy { $0.isFinite })
+        expectClose(first, Array(both[0 ..< 16]), atol: 1e-5, "Spatial-First image 0 alone vs in batch")
+        let channelFirst = try #require(Self.cases.first { $0.name == "fastchannelvim_small" })
+        #expect(zip(both, channelFirst.logits).contains { abs($0 - $1) > 1e-3 })
+    }
+}
