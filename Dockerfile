@@ -37,6 +37,9 @@ RUN swift build -c release --static-swift-stdlib --product fastvim \
 
 # ---------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
+LABEL org.opencontainers.image.title="FastVim Serve" \
+      org.opencontainers.image.description="Image classification server (FastVim / Vision Mamba) over HTTP/1.1, HTTP/2 and the Open Inference Protocol v2" \
+      org.opencontainers.image.licenses="see the repository"
 # Only the shared libraries the binary needs, listed once in docker/runtime-packages.txt.
 COPY docker/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update -qq \

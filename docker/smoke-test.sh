@@ -58,10 +58,10 @@ buildah bud --isolation chroot --pull=never --format docker --layers -f Dockerfi
 ok "built in $(( $(date +%s) - start )) s"
 
 step "image configuration"
-cfg=$(buildah inspect --type image --format '{{json .Docker.Config}}' "$IMAGE")
-python3 - "$cfg" <<'EOF' || fail "image configuration"
+buildah inspect --type image "$IMAGE" >"${TMPDIR:-/tmp}/fastvim-smoke-inspect.json"
+python3 - "${TMPDIR:-/tmp}/fastvim-smoke-inspect.json" <<'EOF' || fail "image configuration"
 import json, sys
-c = json.loads(sys.argv[1])
+c = json.load(open(sys.argv[1]))["Docker"]["config"]
 def check(cond, what):
     print(f"   {'ok' if cond else 'FAIL'}: {what}")
     if not cond: sys.exit(1)
@@ -109,7 +109,7 @@ in_image test -f /usr/share/fastvim/models/fastvim-digits/fastvim_digits.pth || 
 ok "default model and labels under /usr/share/fastvim"
 
 step "start the server in the image as the image's user (port $PORT, host network)"
-USER_SPEC=$(buildah inspect --type image --format '{{.Docker.Config.User}}' "$IMAGE")
+USER_SPEC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Docker"]["config"]["User"])' "${TMPDIR:-/tmp}/fastvim-smoke-inspect.json")
 if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then fail "port $PORT is already in use (set SMOKE_PORT)"; fi
 LOG=$(mktemp /tmp/fastvim-smoke.XXXXXX.log)
 # The image's entrypoint, as the image's user; FASTVIM_PORT picks the port (HOST stays 0.0.0.0
