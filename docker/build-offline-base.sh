@@ -101,8 +101,11 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";
 APT::Install-Recommends "false";
 EOF
+    # Documentation and translations debootstrap installed before the excludes existed.
+    find "$root/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
+    find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
-           "$root"/usr/share/doc/*/changelog* "$root"/usr/share/man/* "$root"/usr/share/info/* \
+           "$root"/usr/share/man/* "$root"/usr/share/info/* \
            "$root"/var/log/*.log "$root"/tmp/* "$root"/dev/*
     : >"$root/etc/machine-id"
 
