@@ -47,9 +47,6 @@ public final class ModelBundle: Sendable {
             }
         }
         do { try preprocessing.validate() } catch { throw .image(error) }
-        guard model.architecture.inChannels == 3 else {
-            throw .config("the image pipeline produces RGB, but the model takes \(model.architecture.inChannels) channels")
-        }
         pipeline = ImagePipeline(limits: limits, preprocessing: preprocessing)
         if let labelsPath {
             guard let text = try? String(contentsOfFile: labelsPath, encoding: .utf8) else {
@@ -68,6 +65,9 @@ public final class ModelBundle: Sendable {
             throw .config("\(labels.count) labels for a model with \(model.architecture.numClasses) classes")
         }
     }
+
+    /// Encoded images (JPEG/PNG) become RGB: other channel counts (microscopy) take tensors (OIP v2 FP32).
+    public var acceptsImages: Bool { model.architecture.inChannels == 3 }
 
     public var inputHeight: Int { pipeline.preprocessing.cropHeight }
     public var inputWidth: Int { pipeline.preprocessing.cropWidth }

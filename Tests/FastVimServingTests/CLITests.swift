@@ -140,3 +140,32 @@ import TestSupport
         }
     }
 }
+
+/// `fastvim features`: pooled features, and the masked encoder's latent with --keep.
+@Suite struct FeaturesCLITests {
+    @Test func maskedLatentMatchesReference() throws {
+        let r = try CLITests.run(["features", "--checkpoint", Fixtures.path("fastmaskvim_small.ckpt"),
+                                  "--input", Fixtures.path("inputs_d.safetensors"), "--tensor", "fastmaskvim_small.input",
+                                  "--keep", "fastmaskvim_small.ids_keep"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        #expect(json["shape"] as? [Int] == [2, 9, 64])
+        let latent = try #require(json["features"] as? [[[Double]]]).flatMap { $0.flatMap { $0.map(Float.init) } }
+        let python = """
+        import json, struct, sys
+        b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+        e = h['fastmaskvim_small.latent']; s, t = e['data_offsets']
+        print(json.dumps(list(struct.unpack('<%df' % ((t - s) // 4), b[8 + n + s:8 + n + t]))))
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", python, Fixtures.path("inputs_d.safetensors")]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let expected = try #require(try JSONSerialization.jsonObject(with: data) as? [Double]).map(Float.init)
+        expectClose(latent, expected, atol: 1e-4 * max(1, maxAbs(expected)), "fastvim features --keep")
+    }
+}

@@ -25,8 +25,8 @@ public final class VisionMamba: @unchecked Sendable {
 
     /// Buffers for inputs of this batch size and image size, with the position embedding
     /// fitted to the input's grid.
-    public func makeWorkspace(batch: Int, height: Int, width: Int) throws(CheckpointError) -> Workspace {
-        let ws = try Workspace(model: architecture, batch: batch, height: height, width: width)
+    public func makeWorkspace(batch: Int, height: Int, width: Int, keptTokens: Int? = nil) throws(CheckpointError) -> Workspace {
+        let ws = try Workspace(model: architecture, batch: batch, height: height, width: width, keptTokens: keptTokens)
         try fitPositionEmbedding(into: ws)
         return ws
     }
@@ -100,7 +100,7 @@ public final class VisionMamba: @unchecked Sendable {
     // MARK: - Stages
 
     /// residual += hidden (unless `add` is false), normed = RMSNorm(residual), split over rows.
-    private func addNorm(_ ws: Workspace, weight: UnsafePointer<Float>, add: Bool) {
+    func addNorm(_ ws: Workspace, weight: UnsafePointer<Float>, add: Bool) {
         let d = architecture.embedDim
         Parallel.ranges(ws.batch * ws.sequence, grain: 16) { r in
             let off = r.lowerBound * d
@@ -130,10 +130,12 @@ public final class VisionMamba: @unchecked Sendable {
             bicubicResize(&fitted, gridPart, channels: d, inHeight: trained.rows, inWidth: trained.cols,
                           outHeight: ws.grid.rows, outWidth: ws.grid.cols)
         }
-        let newCls = a.hasClassToken ? ws.tokens / 2 : -1
+        let newCls = a.hasClassToken && !ws.isMasked ? ws.tokens / 2 : -1
         var token = 0
         let positions = ws.grid.count
-        for row in 0 ..< ws.sequence {
+        // A masked encoder embeds the whole grid before choosing the kept tokens.
+        let rows = ws.isMasked ? positions * a.channelTokens : ws.sequence
+        for row in 0 ..< rows {
             let dst = ws.posEmbed + row * d
             if row == newCls {
                 // ChannelVim adds no position embedding to its class token.
@@ -151,8 +153,8 @@ public final class VisionMamba: @unchecked Sendable {
 
     /// Patch embedding (im2col + GEMM), bias, channel embedding (channel models), class
     /// token in the middle (Vim, ChannelVim), position embedding.
-    private func embed(_ ws: Workspace, input: UnsafePointer<Float>) {
-        let a = architecture, d = a.embedDim, positions = ws.grid.count, l = ws.tokens
+    func embed(_ ws: Workspace, input: UnsafePointer<Float>) {
+        let a = architecture, d = a.embedDim, positions = ws.grid.count, l = ws.grid.count * a.channelTokens
         let kernelChannels = a.kernelChannels
         let patchLength = kernelChannels * a.patchSize * a.patchSize
         let plane = ws.height * ws.width

@@ -10,6 +10,8 @@ public final class Workspace: @unchecked Sendable {
     public let sequence: Int
     /// Patch tokens per image (the sequence without the class token).
     public let tokens: Int
+    /// Masked encoding: only `tokens` of the grid's tokens enter the blocks.
+    public let isMasked: Bool
     let maxGroups: Int
 
     let posEmbed: UnsafeMutablePointer<Float>   // (sequence, D), fitted to `grid`
@@ -44,18 +46,22 @@ public final class Workspace: @unchecked Sendable {
         Array(UnsafeBufferPointer(start: features, count: batch * d))
     }
 
-    init(model a: Architecture, batch: Int, height: Int, width: Int) throws(CheckpointError) {
+    /// `keptTokens`: masked (FastMaskVim) encoding, where only that many tokens per image
+    /// enter the blocks; the patch embedding still covers the whole grid.
+    init(model a: Architecture, batch: Int, height: Int, width: Int, keptTokens: Int? = nil) throws(CheckpointError) {
         guard batch > 0, height > 0, width > 0 else { throw .invalidConfig("empty input: batch \(batch), \(height)x\(width)") }
         self.batch = batch
         self.height = height
         self.width = width
         grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
-        tokens = grid.count * a.channelTokens
+        let embedded = grid.count * a.channelTokens
+        tokens = keptTokens ?? embedded
+        isMasked = keptTokens != nil
         sequence = tokens + (a.hasClassToken ? 1 : 0)
         maxGroups = a.pools ? max(grid.rows, grid.cols) * a.channelTokens : sequence
-        let d = a.embedDim, e = a.innerDim, l = tokens, s = sequence, g = maxGroups, w = a.xProjWidth
+        let d = a.embedDim, e = a.innerDim, l = embedded, s = sequence, g = maxGroups, w = a.xProjWidth
         let sizes = [
-            s * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
+            max(s, l) * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
             batch * s * d, batch * s * d, batch * s * d, batch * s * d,
             batch * s * 2 * e, batch * s * e, batch * s * e,
             batch * g * e, batch * g * e, batch * g * w, batch * g * w,

@@ -13,6 +13,9 @@ extension ServingApp {
             topK = min(k, classes)
         }
         if !embed && classes == 0 { return r.error(400, "model \(model.name) has no classification head; use /embed") }
+        guard model.bundle.acceptsImages else {
+            return r.error(400, "model \(model.name) takes \(model.bundle.model.architecture.inChannels)-channel tensors: send them to /v2/models/\(model.name)/infer as FP32 [N, C, H, W]")
+        }
         let k = topK
         let deadline: UInt64?
         let image: [UInt8]

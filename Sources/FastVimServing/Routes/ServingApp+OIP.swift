@@ -101,6 +101,8 @@ extension ServingApp {
                     return r.error(400, "FP32 input must have shape [N, \(bundle.model.architecture.inChannels), H, W] with N <= 64 and H, W <= 4096; got \(shape)")
                 }
                 (images, height, width, input) = (shape[0], shape[2], shape[3], values)
+            case .images where !bundle.acceptsImages:
+                return r.error(400, "model \(model.name) takes \(bundle.model.architecture.inChannels)-channel FP32 tensors, not encoded images")
             case let .images(encoded):
                 guard !encoded.isEmpty, encoded.count <= 64 else { return r.error(400, "BYTES input needs 1 to 64 images") }
                 (images, height, width) = (encoded.count, bundle.inputHeight, bundle.inputWidth)

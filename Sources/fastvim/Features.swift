@@ -1,0 +1,51 @@
+import ArgumentParser
+import FastVimEngine
+import Foundation
+
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pooled features (the head's input) of a (B, C, H, W) tensor; with --keep, the masked encoder's per-token latent (FastMaskVim)."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "safetensors file holding the input tensor.")
+    var input: String
+
+    @Option(help: "Name of the (B, C, H, W) tensor in --input.")
+    var tensor: String
+
+    @Option(help: "Name of a (B, K) integer tensor of kept token indices (increasing) for masked encoders.")
+    var keep: String?
+
+    func run() throws {
+        let (m, _) = try model.load()
+        let file = try SafeTensorsFile(path: input)
+        guard let shape = file.shape(tensor), shape.count == 4, shape[1] == m.architecture.inChannels else {
+            throw ValidationError("tensor \(tensor) must have shape (B, \(m.architecture.inChannels), H, W); it is \(file.shape(tensor).map { "\($0)" } ?? "missing")")
+        }
+        let values = try file.floats(tensor)
+        let d = m.architecture.embedDim
+        let outShape: [Int]
+        let features: [Float]
+        if let keep {
+            let ids = try file.integers(keep)
+            features = try m.encodeMasked(input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids)
+            outShape = [shape[0], ids.count / shape[0], d]
+        } else {
+            let ws = try m.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3])
+            values.withUnsafeBufferPointer { m.forward(ws, input: $0.baseAddress!, logits: nil) }
+            features = ws.pooledFeatures(embedDim: d)
+            outShape = [shape[0], d]
+        }
+        // Nested as the shape says, floats printed exactly (shortest round-trip).
+        func nest(_ values: ArraySlice<Float>, _ dims: ArraySlice<Int>) -> String {
+            guard dims.count > 1 else { return "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
+            let inner = dims.dropFirst().reduce(1, *)
+            return "[" + (0 ..< dims.first!).map { i in
+                nest(values[values.startIndex + i * inner ..< values.startIndex + (i + 1) * inner], dims.dropFirst())
+            }.joined(separator: ", ") + "]"
+        }
+        print("{\"shape\": \(outShape), \"features\": \(nest(features[...], outShape[...]))}")
+    }
+}
