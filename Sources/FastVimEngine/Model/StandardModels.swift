@@ -9,36 +9,53 @@ public struct StandardModel: Sendable, Equatable {
     public let patchSize: Int
     public let numClasses: Int
 
-    public static let names = ["fastvim-t", "fastvim-s", "fastvim-b", "vim-t", "vim-s", "vim-b", "vim-t-orig", "vim-s-orig", "vim-b-orig"]
+    /// Input channels (8 for the JUMP-CP channel models).
+    public let channels: Int
 
+    public static let names = ["fastvim-t", "fastvim-s", "fastvim-b", "vim-t", "vim-s", "vim-b", "vim-t-orig", "vim-s-orig",
+                               "vim-b-orig", "fastchannelvim-s", "channelvim-s", "fastchannelvim-s-p8", "channelvim-s-p8"]
+
+    /// `fastvim-t|s|b`, `vim-t|s|b[-orig]`, `fastchannelvim-t|s|b[-p8]`, `channelvim-t|s|b[-p8]`
+    /// (channel models: 8 channels, 161 classes like JUMP-CP's compounds are not fixed; 1000 here).
     public init?(name: String) {
         let parts = name.lowercased().split(separator: "-").map(String.init)
-        guard parts.count == 2 || (parts.count == 3 && parts[2] == "orig" && parts[0] == "vim") else { return nil }
+        guard parts.count == 2 || parts.count == 3 else { return nil }
         let dims = ["t": 192, "s": 384, "b": 768]
         guard let d = dims[parts[1]] else { return nil }
-        switch parts[0] {
-        case "fastvim": family = .fastvim
-        case "vim": family = parts.count == 3 ? .vim : .vimLN
+        var patch = 16
+        switch (parts[0], parts.count == 3 ? parts[2] : nil) {
+        case ("fastvim", nil): family = .fastvim
+        case ("vim", nil): family = .vimLN
+        case ("vim", "orig"): family = .vim
+        case ("fastchannelvim", nil), ("fastchannelvim", "p8"): family = .fastChannelVim
+        case ("channelvim", nil), ("channelvim", "p8"): family = .channelVim
         default: return nil
         }
+        if parts.count == 3, parts[2] == "p8" { patch = 8 }
         self.name = name.lowercased()
         embedDim = d
         depth = 24
-        patchSize = 16
+        patchSize = patch
         numClasses = 1000
+        channels = family == .fastChannelVim || family == .channelVim ? 8 : 3
     }
+
+    var perChannel: Bool { family == .fastChannelVim || family == .channelVim }
 
     /// Tensor names and shapes in the official layout, for a model trained at `imageSize`.
     public func tensorShapes(imageSize: Int = 224) -> [(String, [Int])] {
         let d = embedDim, e = 2 * d, n = 16, r = (d + 15) / 16, k = 4
         let grid = imageSize / patchSize
-        let tokens = grid * grid + (family == .fastvim ? 0 : 1)
+        // Vim's pos_embed carries the class token's row; ChannelVim's does not.
+        let tokens = grid * grid + (family == .vim || family == .vimLN ? 1 : 0)
         var out: [(String, [Int])] = [
-            ("pos_embed", [1, tokens, d]), ("patch_embed.proj.weight", [d, 3, patchSize, patchSize]),
+            ("pos_embed", [1, tokens, d]),
+            ("patch_embed.proj.weight", perChannel ? [d, 1, 1, patchSize, patchSize] : [d, channels, patchSize, patchSize]),
             ("patch_embed.proj.bias", [d]), ("head.weight", [numClasses, d]), ("head.bias", [numClasses]),
             ("norm_f.weight", [d]),
         ]
-        if family != .fastvim { out.append(("cls_token", [1, 1, d])) }
+        if perChannel { out.append(("patch_embed.channel_embed.weight", [channels, d])) }
+        if family != .fastvim && family != .fastChannelVim { out.append(("cls_token", [1, 1, d])) }
         for i in 0 ..< depth {
             let m = "layers.\(i).mixer."
             out.append(("layers.\(i).norm.weight", [d]))

@@ -82,9 +82,10 @@ public struct BenchmarkPlan: Sendable {
             }
         }
         // FastVim-x against Vim-x (post-SSM LayerNorm, as the paper measured) at each resolution.
-        for i in results.indices where results[i].family == "fastvim" {
-            let size = results[i].model.split(separator: "-").last.map(String.init) ?? ""
-            if let vim = results.first(where: { $0.model == "vim-\(size)" && $0.resolution == results[i].resolution }) {
+        for i in results.indices where results[i].family == "fastvim" || results[i].family == "fastchannelvim" {
+            // fastvim-t -> vim-t, fastchannelvim-s-p8 -> channelvim-s-p8: the baseline of the same size and patch.
+            let baseline = String(results[i].model.dropFirst(4))
+            if let vim = results.first(where: { $0.model == baseline && $0.resolution == results[i].resolution }) {
                 results[i].speedupOverVimPercent = (results[i].imagesPerSecond / vim.imagesPerSecond - 1) * 100
             }
         }
