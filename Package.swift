@@ -1,10 +1,29 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The hot loops of the engine are only fast with overflow checks removed; these flags apply
-// to release builds (tests and benchmarks run `-c release`), never to debug ones.
+import Foundation
+
+// The engine's SIMD kernels (exp, SiLU, softplus, the scan, the conv) want AVX2 and FMA:
+// release builds target Haswell-class x86-64 when the building machine has both (the
+// binary then needs them too), and the generic baseline otherwise or when
+// FASTVIM_PORTABLE=1 is set (for binaries that must run on older CPUs).
+let hostHasAVX2: Bool = {
+    #if arch(x86_64) && os(Linux)
+    guard ProcessInfo.processInfo.environment["FASTVIM_PORTABLE"] != "1",
+          let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return false }
+    let set = Set(flags.split(separator: " ").map(String.init))
+    return set.contains("avx2") && set.contains("fma")
+    #else
+    return false
+    #endif
+}()
+
+// Overflow checks off in the hot loops; release builds only (tests and benchmarks run
+// `-c release`), never debug ones.
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-wmo"] + (hostHasAVX2 ? ["-target-cpu", "haswell"] : []), .when(configuration: .release)),
 ]
 
 let package = Package(
