@@ -123,6 +123,11 @@ import TestSupport
         }
         let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
         #expect(json.count == 1, "the good image is still classified")
+        // Headers declaring 100000x100000 and 65000x65000 are refused before allocating:
+        // no child process of this test ever came near 4 GB.
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        #expect(usage.ru_maxrss < 4 << 20, "a child reached \(usage.ru_maxrss) KiB resident")
     }
 }
 
