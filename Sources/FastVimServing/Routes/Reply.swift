@@ -24,6 +24,12 @@ struct Reply: Sendable {
         send(.error(status, message, headers: headers))
     }
 
+    /// A job the batcher could not run; a vanished client gets nothing (nobody listens).
+    func fail(_ failure: InferenceFailure) {
+        if case .cancelled = failure { return }
+        error(failure.status, failure.description, headers: failure.status == 503 ? [("retry-after", "1")] : [])
+    }
+
     static func jsonResponse(_ status: Int, _ object: Any) -> HTTPResponse {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: Array(data))

@@ -65,8 +65,7 @@ extension ServingApp {
                     }
                     r.json(200, body)
                 case let .failure(failure):
-                    if case .cancelled = failure { return }
-                    r.error(failure.status, failure.description, headers: failure.status == 503 ? [("retry-after", "1")] : [])
+                    r.fail(failure)
                 }
             }
             submit(job, to: model, r)

@@ -124,8 +124,7 @@ extension ServingApp {
                 case let .success(out):
                     r.json(200, parsed.response(model: model, output: out, images: count))
                 case let .failure(failure):
-                    if case .cancelled = failure { return }
-                    r.error(failure.status, failure.description, headers: failure.status == 503 ? [("retry-after", "1")] : [])
+                    r.fail(failure)
                 }
             }
             submit(job, to: model, r)
