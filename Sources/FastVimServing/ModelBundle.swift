@@ -22,6 +22,8 @@ public final class ModelBundle: Sendable {
     public let model: VisionMamba
     public let labels: [String]?
     public let pipeline: ImagePipeline
+    /// Per-channel mean and std applied to raw (UINT8/UINT16, or channel PNG) inputs scaled to [0, 1].
+    public let normalization: ChannelNormalization
     public let checkpointPath: String
     public let configPath: String?
 
@@ -39,7 +41,8 @@ public final class ModelBundle: Sendable {
         checkpointPath = checkpoint
         self.name = name ?? model.config.name ?? URL(fileURLWithPath: checkpoint).deletingPathExtension().lastPathComponent
         var preprocessing = Preprocessing.imagenet
-        if let json = model.config.preprocessingJSON {
+        let channels = model.architecture.inChannels
+        if channels == 3, let json = model.config.preprocessingJSON {
             do {
                 preprocessing = try JSONDecoder().decode(Preprocessing.self, from: json)
             } catch {
@@ -48,6 +51,15 @@ public final class ModelBundle: Sendable {
         }
         do { try preprocessing.validate() } catch { throw .image(error) }
         pipeline = ImagePipeline(limits: limits, preprocessing: preprocessing)
+        if channels == 3 {
+            normalization = ChannelNormalization(mean: preprocessing.mean, std: preprocessing.std)
+        } else {
+            do {
+                normalization = try ChannelNormalization(json: model.config.preprocessingJSON, channels: channels)
+            } catch {
+                throw .config("preprocessing: \(error)")
+            }
+        }
         if let labelsPath {
             guard let text = try? String(contentsOfFile: labelsPath, encoding: .utf8) else {
                 throw .config("cannot read labels file \(labelsPath)")

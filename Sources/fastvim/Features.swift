@@ -18,6 +18,9 @@ struct Features: ParsableCommand {
     @Option(help: "Name of a (B, K) integer tensor of kept token indices (increasing) for masked encoders.")
     var keep: String?
 
+    @Option(name: .customLong("keep-indices"), help: "Kept token indices for every image, comma-separated (instead of --keep).")
+    var keepIndices: String?
+
     func run() throws {
         let (m, _) = try model.load()
         let file = try SafeTensorsFile(path: input)
@@ -28,8 +31,14 @@ struct Features: ParsableCommand {
         let d = m.architecture.embedDim
         let outShape: [Int]
         let features: [Float]
-        if let keep {
-            let ids = try file.integers(keep)
+        if keep != nil || keepIndices != nil {
+            var ids: [Int]
+            if let keep {
+                ids = try file.integers(keep)
+            } else {
+                let one = keepIndices!.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                ids = Array((0 ..< shape[0]).map { _ in one }.joined())
+            }
             features = try m.encodeMasked(input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids)
             outShape = [shape[0], ids.count / shape[0], d]
         } else {

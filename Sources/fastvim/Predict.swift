@@ -8,8 +8,12 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Image files.")
-    var image: [String]
+    @Option(name: .long, parsing: .upToNextOption, help: "Image files (JPEG, PNG).")
+    var image: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "For channel (microscopy) models: one grayscale PNG per channel, in channel order, forming one image.")
+    var channels: [String] = []
 
     @Option(name: .customLong("top-k"), help: "Classes to report per image.")
     var topK = 5
@@ -27,11 +31,14 @@ struct Predict: ParsableCommand {
     var batchSize = 8
 
     func run() throws {
-        guard !image.isEmpty else { throw ValidationError("give at least one --image") }
         let bundle = try model.bundle(labels: labels)
         guard bundle.model.architecture.numClasses > 0 else {
             throw ValidationError("this checkpoint has no classification head")
         }
+        if !bundle.acceptsImages || !channels.isEmpty {
+            return try predictChannels(bundle)
+        }
+        guard !image.isEmpty else { throw ValidationError("give at least one --image") }
         let classifier = Classifier(bundle: bundle, maxBatch: min(max(1, batchSize), image.count))
         let classes = bundle.model.architecture.numClasses
         var results: [[String: Any]] = []
@@ -77,5 +84,30 @@ struct Predict: ParsableCommand {
         try flush()
         if json { try printJSON(results) }
         if refused > 0 { throw ExitCode(1) }
+    }
+
+    /// One multi-channel image from its channel files.
+    private func predictChannels(_ bundle: ModelBundle) throws {
+        let n = bundle.model.architecture.inChannels
+        guard channels.count == n else {
+            throw ValidationError("this model takes \(n)-channel images: give --channels with \(n) grayscale PNGs in channel order")
+        }
+        var files: [[UInt8]] = []
+        for path in channels {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read file") }
+            files.append(Array(data))
+        }
+        let (input, h, w) = try bundle.channelTensor(files)
+        let out = try bundle.model.logits(input: input, batch: 1, height: h, width: w)
+        let top = Ranking.topK(out[...], k: topK, labels: bundle.labels)
+        if json {
+            var entry: [String: Any] = [
+                "image": channels, "top_k": top.map { ["index": $0.index, "label": $0.label, "probability": $0.probability] },
+            ]
+            if logits { entry["logits"] = out.map { Double($0) } }
+            try printJSON([entry])
+        } else {
+            print(top.map { String(format: "%@ (%d) %.4f", $0.label, $0.index, $0.probability) }.joined(separator: ", "))
+        }
     }
 }

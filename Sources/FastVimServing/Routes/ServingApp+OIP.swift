@@ -67,7 +67,8 @@ extension ServingApp {
         return [
             "name": model.name, "versions": ["1"], "platform": "fastvim_\(a.family.rawValue)",
             "inputs": [
-                ["name": "input", "datatype": "FP32", "shape": [-1, a.inChannels, -1, -1]],
+                ["name": "input", "datatype": "FP32", "shape": [-1, a.inChannels, -1, -1],
+                 "parameters": ["also_accepts": ["UINT8", "UINT16"]]],
                 ["name": "image", "datatype": "BYTES", "shape": [-1]],
             ],
             "outputs": [
@@ -94,13 +95,14 @@ extension ServingApp {
             var images = 0, height = 0, width = 0
             var input: [Float] = []
             switch parsed.input {
-            case let .tensor(values, shape):
+            case let .tensor(values, shape, scaled):
                 guard shape.count == 4, shape[1] == bundle.model.architecture.inChannels, shape.allSatisfy({ $0 > 0 }),
                       shape[0] <= 64, shape[2] <= 4096, shape[3] <= 4096
                 else {
                     return r.error(400, "FP32 input must have shape [N, \(bundle.model.architecture.inChannels), H, W] with N <= 64 and H, W <= 4096; got \(shape)")
                 }
                 (images, height, width, input) = (shape[0], shape[2], shape[3], values)
+                if scaled { bundle.normalization.apply(&input, planeSize: height * width) }
             case .images where !bundle.acceptsImages:
                 return r.error(400, "model \(model.name) takes \(bundle.model.architecture.inChannels)-channel FP32 tensors, not encoded images")
             case let .images(encoded):
@@ -135,7 +137,9 @@ extension ServingApp {
 /// A parsed `infer` request.
 struct OIPRequest {
     enum Input {
-        case tensor([Float], shape: [Int])
+        /// `scaled`: UINT8/UINT16 samples already divided by their maximum; the model's
+        /// per-channel mean/std still apply. FP32 tensors arrive normalised.
+        case tensor([Float], shape: [Int], scaled: Bool)
         case images([[UInt8]])
     }
 
@@ -193,7 +197,30 @@ struct OIPRequest {
                     throw UploadError(status: 400, message: "FP32 data must hold \(count) numbers for shape \(shape)")
                 }
             }
-            input = .tensor(values, shape: shape)
+            input = .tensor(values, shape: shape, scaled: false)
+        case "UINT8", "UINT16":
+            let wide = datatype == "UINT16"
+            let maxValue: Float = wide ? 65535 : 255
+            guard count > 0, count <= 64 * 16 * 4096 * 4096 else { throw UploadError(status: 400, message: "bad \(datatype) shape \(shape)") }
+            var values = [Float](repeating: 0, count: count)
+            if let binarySize {
+                guard binarySize == count * (wide ? 2 : 1) else {
+                    throw UploadError(status: 400, message: "binary_data_size \(binarySize) != \(wide ? 2 : 1) x \(count) elements")
+                }
+                let bytes = Array(binary.prefix(binarySize))
+                for i in 0 ..< count {
+                    let v = wide ? Int(bytes[2 * i]) | Int(bytes[2 * i + 1]) << 8 : Int(bytes[i])
+                    values[i] = Float(v) / maxValue
+                }
+            } else {
+                var raw: [Float] = []
+                raw.reserveCapacity(count)
+                guard Self.flatten(first["data"], into: &raw), raw.count == count,
+                      raw.allSatisfy({ $0 >= 0 && $0 <= maxValue && $0 == $0.rounded() })
+                else { throw UploadError(status: 400, message: "\(datatype) data must hold \(count) integers from 0 to \(Int(maxValue))") }
+                for i in 0 ..< count { values[i] = raw[i] / maxValue }
+            }
+            input = .tensor(values, shape: shape, scaled: true)
         case "BYTES":
             var images: [[UInt8]] = []
             if let binarySize {
@@ -220,7 +247,7 @@ struct OIPRequest {
             guard images.count == count else { throw UploadError(status: 400, message: "shape \(shape) but \(images.count) BYTES elements") }
             input = .images(images)
         default:
-            throw UploadError(status: 400, message: "unsupported datatype \(datatype): send FP32 tensors or BYTES images")
+            throw UploadError(status: 400, message: "unsupported datatype \(datatype): send FP32, UINT8 or UINT16 tensors, or BYTES images")
         }
         if let requested = json["outputs"] as? [[String: Any]] {
             var outs: [RequestedOutput] = []
