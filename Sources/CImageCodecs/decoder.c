@@ -86,6 +86,24 @@ int CImageCodecs_decode_rgb8(CImageCodecs_Decoder *d, uint8_t *pixels, size_t ca
     return status;
 }
 
+int CImageCodecs_decode_gray_float(CImageCodecs_Decoder *d, float *out, size_t capacity) {
+    if (d->stage != STAGE_HEADER) return CImageCodecs_fail(d, CImageCodecs_ERR_USAGE, "decode called out of order");
+    int color = d->header.color;
+    if (d->format != CImageCodecs_FORMAT_PNG ||
+        (color != CImageCodecs_COLOR_GRAY && color != CImageCodecs_COLOR_GRAY_ALPHA)) {
+        static const char *names[] = {"?", "gray", "gray+alpha", "RGB", "RGBA", "palette", "YCbCr", "CMYK", "YCCK"};
+        const char *name = color >= 1 && color <= 8 ? names[color] : "?";
+        return CImageCodecs_fail(d, CImageCodecs_ERR_UNSUPPORTED, "channel images must be grayscale PNG (got %s %s)",
+                                 d->format == CImageCodecs_FORMAT_PNG ? "PNG" : "JPEG", name);
+    }
+    if (!out || capacity / d->header.width < d->header.height) {
+        return CImageCodecs_fail(d, CImageCodecs_ERR_USAGE, "output buffer too small");
+    }
+    int status = CImageCodecs_png_decode_gray(d, out);
+    if (status == CImageCodecs_OK) d->stage = STAGE_DONE;
+    return status;
+}
+
 const char *CImageCodecs_error_message(const CImageCodecs_Decoder *d) { return d->message; }
 
 const char *CImageCodecs_warnings(const CImageCodecs_Decoder *d) { return d->warnings; }

@@ -35,6 +35,7 @@ void CImageCodecs_jpeg_destroy(CImageCodecs_Decoder *d);
 int CImageCodecs_png_create(CImageCodecs_Decoder *d);
 int CImageCodecs_png_header(CImageCodecs_Decoder *d);
 int CImageCodecs_png_decode(CImageCodecs_Decoder *d, uint8_t *pixels);
+int CImageCodecs_png_decode_gray(CImageCodecs_Decoder *d, float *out);
 void CImageCodecs_png_destroy(CImageCodecs_Decoder *d);
 
 // Expands `count` gray bytes at the start of `row` to RGB triples in place; walking

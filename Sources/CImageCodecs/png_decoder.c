@@ -142,6 +142,46 @@ int CImageCodecs_png_decode(CImageCodecs_Decoder *d, uint8_t *pixels) {
     return CImageCodecs_OK;
 }
 
+// Gray or gray+alpha at full precision. Each row is read into the start of its own float
+// slot (at most 2 bytes per pixel in a 4-byte slot) and widened in place from the end, as
+// gray16_row_to_rgb does, so no second image-sized buffer is needed. Bit depths 1/2/4 are
+// expanded to 8 by libpng, which scales by 255 / (2^depth - 1) exactly, so v8 / 255 equals
+// v / (2^depth - 1) (both quotients are correctly rounded from the same real number).
+int CImageCodecs_png_decode_gray(CImageCodecs_Decoder *d, float *out) {
+    PngState *s = d->codec;
+    png_structp png = s->png;
+    png_infop info = s->info;
+    size_t width = d->header.width, height = d->header.height;
+    png_bytepp rows = calloc(height, sizeof *rows);
+    if (!rows) return CImageCodecs_fail(d, CImageCodecs_ERR_NOMEM, "PNG: out of memory");
+    if (setjmp(png_jmpbuf(png))) {
+        free(rows);
+        return d->status;
+    }
+    int depth = png_get_bit_depth(png, info);
+    if (depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    png_set_strip_alpha(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    size_t bytes = depth == 16 ? 2 : 1;
+    if (png_get_rowbytes(png, info) != width * bytes || png_get_channels(png, info) != 1) {
+        png_error(png, "unexpected row size after transformations");
+    }
+    for (size_t y = 0; y < height; y++) rows[y] = (png_bytep)(out + y * width);
+    png_read_image(png, rows);
+    for (size_t y = 0; y < height; y++) {
+        const uint8_t *src = rows[y];  // aliases dst: walk backwards, read before write
+        float *dst = out + y * width;
+        if (bytes == 2) {
+            for (size_t i = width; i-- > 0;) dst[i] = (float)((unsigned)src[2 * i] << 8 | src[2 * i + 1]) / 65535.0f;
+        } else {
+            for (size_t i = width; i-- > 0;) dst[i] = (float)src[i] / 255.0f;
+        }
+    }
+    free(rows);
+    return CImageCodecs_OK;
+}
+
 void CImageCodecs_png_destroy(CImageCodecs_Decoder *d) {
     PngState *s = d->codec;
     if (!s) return;

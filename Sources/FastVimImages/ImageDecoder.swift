@@ -36,6 +36,26 @@ public enum ImageDecoder {
             throw .corrupt("\(error)")  // unreachable: the closure only throws ImageError
         }
     }
+
+    /// Decodes a grayscale PNG (gray or gray+alpha; bit depth 1, 2, 4, 8 or 16; interlaced
+    /// or not) at full precision, for models that take one image per channel. Alpha is
+    /// dropped. JPEG and palette/RGB/RGBA PNGs throw `.unsupportedVariant`.
+    public static func decodeGrayscale(_ bytes: UnsafeRawBufferPointer, limits: DecodeLimits = .default)
+        throws(ImageError) -> GrayImage
+    {
+        let session = try Session(bytes, limits: limits)
+        return try session.decodeGray()
+    }
+
+    public static func decodeGrayscale(_ bytes: [UInt8], limits: DecodeLimits = .default) throws(ImageError) -> GrayImage {
+        do {
+            return try bytes.withUnsafeBytes { raw in try decodeGrayscale(raw, limits: limits) }
+        } catch let error as ImageError {
+            throw error
+        } catch {
+            throw .corrupt("\(error)")  // unreachable: the closure only throws ImageError
+        }
+    }
 }
 
 /// What the header says, before any pixel is decoded.
@@ -54,6 +74,7 @@ public struct ImageHeader: Sendable, Equatable {
 private final class Session {
     let decoder: OpaquePointer
     let header: ImageHeader
+    let color: Int32  // CImageCodecs_Color
 
     init(_ bytes: UnsafeRawBufferPointer, limits: DecodeLimits) throws(ImageError) {
         let format = ImageFormat.sniff(bytes)
@@ -92,6 +113,7 @@ private final class Session {
             CImageCodecs_decoder_destroy(d)
             throw error
         }
+        color = h.color
         header = ImageHeader(format: format, width: Int(h.width), height: Int(h.height),
                              components: Int(h.components), bitDepth: Int(h.bit_depth),
                              progressive: h.progressive != 0)
@@ -117,6 +139,23 @@ private final class Session {
         let warnings = String(cString: CImageCodecs_warnings(decoder))
         return DecodedImage(unchecked: header.width, height: header.height, pixels: pixels,
                             warnings: warnings.isEmpty ? [] : warnings.split(separator: "\n").map(String.init))
+    }
+
+    func decodeGray() throws(ImageError) -> GrayImage {
+        // Session.init has already checked width * height against the limits. What the C
+        // side refuses (JPEG, colour PNGs) it refuses before touching the buffer: ask it
+        // with none, for its message, rather than allocating one first.
+        let gray = header.format == .png
+            && (color == Int32(CImageCodecs_COLOR_GRAY.rawValue) || color == Int32(CImageCodecs_COLOR_GRAY_ALPHA.rawValue))
+        let count = gray ? header.width * header.height : 0
+        var status: Int32 = 0
+        let samples = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            status = CImageCodecs_decode_gray_float(decoder, buffer.baseAddress, count)
+            if status != 0 { buffer.initialize(repeating: 0) }  // floats, but keep them defined
+            initialized = count
+        }
+        guard status == 0 else { throw Session.error(status, decoder, header.format) }
+        return GrayImage(width: header.width, height: header.height, bitDepth: header.bitDepth, samples: samples)
     }
 
     private static func check(width: Int, height: Int, _ limits: DecodeLimits) throws(ImageError) {

@@ -72,6 +72,12 @@ int CImageCodecs_read_header(CImageCodecs_Decoder *decoder, CImageCodecs_Header 
 /// Decodes into `pixels`: width * height * 3 bytes, RGB interleaved, rows packed.
 int CImageCodecs_decode_rgb8(CImageCodecs_Decoder *decoder, uint8_t *pixels, size_t capacity);
 
+/// Decodes a grayscale PNG (gray or gray+alpha, any bit depth, interlaced or not; alpha is
+/// dropped) at full precision into `out`: width * height floats, rows packed, each
+/// sample / (2^bit_depth - 1) for the file's own bit depth, so in [0, 1]. `capacity` counts
+/// floats. JPEG and palette/RGB/RGBA PNGs are refused with CImageCodecs_ERR_UNSUPPORTED.
+int CImageCodecs_decode_gray_float(CImageCodecs_Decoder *decoder, float *out, size_t capacity);
+
 /// Last error message (empty when none); valid until the decoder is destroyed.
 const char *CImageCodecs_error_message(const CImageCodecs_Decoder *decoder);
 
