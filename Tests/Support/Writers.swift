@@ -69,3 +69,40 @@ public enum TestSafeTensors {
 public func write(_ bytes: [UInt8], to path: String) {
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
+
+/// Uncompressed ("stored" deflate) grayscale PNGs with exact sample values, for tests that
+/// feed channel images.
+public enum TestPNG {
+    static func be32(_ v: UInt32) -> [UInt8] { (0 ..< 4).reversed().map { UInt8(v >> (8 * UInt32($0)) & 0xFF) } }
+
+    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let body = Array(type.utf8) + data
+        return be32(UInt32(data.count)) + body + be32(TestZip.crc32(body))
+    }
+
+    /// `samples` row-major; 16-bit when `sixteenBit`, else 8-bit (values 0...255).
+    public static func gray(width: Int, height: Int, samples: [Int], sixteenBit: Bool) -> [UInt8] {
+        var raw: [UInt8] = []
+        for y in 0 ..< height {
+            raw.append(0) // filter: none
+            for x in 0 ..< width {
+                let v = samples[y * width + x]
+                if sixteenBit { raw += [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] } else { raw.append(UInt8(v & 0xFF)) }
+            }
+        }
+        // zlib: header, stored blocks of at most 65535 bytes, Adler-32.
+        var z: [UInt8] = [0x78, 0x01]
+        var offset = 0
+        repeat {
+            let n = min(65535, raw.count - offset)
+            let final: UInt8 = offset + n >= raw.count ? 1 : 0
+            z += [final, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8(~n >> 8 & 0xFF)] + raw[offset ..< offset + n]
+            offset += n
+        } while offset < raw.count
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in raw { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
+        z += be32(b << 16 | a)
+        let ihdr = be32(UInt32(width)) + be32(UInt32(height)) + [sixteenBit ? 16 : 8, 0, 0, 0, 0]
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr) + chunk("IDAT", z) + chunk("IEND", [])
+    }
+}
