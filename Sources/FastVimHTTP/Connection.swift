@@ -32,6 +32,10 @@ final class Connection: EventHandler {
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var closeWhenFlushed = false
+    /// After an HTTP/1.1 error answer: our side is shut, the client's remaining upload is
+    /// read and dropped until it closes or this deadline passes, so a client still sending
+    /// its body reads the answer instead of a connection reset.
+    private var lingerUntil: UInt64?
     private var readingPaused = false
     private var watchingWrites = false
     let acceptedAt: UInt64
@@ -77,6 +81,10 @@ final class Connection: EventHandler {
                 continueHandshake()
                 if case .tlsHandshake = phase { return }
             }
+            if lingerUntil != nil {
+                if drainLinger(buffer, capacity) { continue }
+                return
+            }
             var n = 0
             if let tls {
                 let r = ctls_read(tls, buffer, capacity)
@@ -105,6 +113,23 @@ final class Connection: EventHandler {
             lastActivity = Sys.now()
             received(UnsafeRawBufferPointer(start: buffer, count: n))
         }
+    }
+
+    /// Reads and drops one buffer while lingering; false when there is nothing more for now.
+    private func drainLinger(_ buffer: UnsafeMutableRawPointer, _ capacity: Int) -> Bool {
+        if let tls {
+            let r = ctls_read(tls, buffer, capacity)
+            if r > 0 { return true }
+            if r == Int(CTLS_WANT_READ) || r == Int(CTLS_WANT_WRITE) { return false }
+        } else {
+            switch try? Sys.read(fd, buffer, capacity) {
+            case .bytes?: return true
+            case .wouldBlock?: return false
+            default: break
+            }
+        }
+        close()
+        return false
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
@@ -243,8 +268,15 @@ final class Connection: EventHandler {
             output.removeAll(keepingCapacity: output.count < (1 << 20))
             outputOffset = 0
             if closeWhenFlushed {
-                close()
-                return
+                if case .http1 = phase, lingerUntil == nil {
+                    closeWhenFlushed = false
+                    lingerUntil = Sys.now() + 2_000_000_000
+                    if let tls { ctls_shutdown(tls) }
+                    _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+                } else {
+                    close()
+                    return
+                }
             }
         } else if outputOffset > (1 << 20) {
             output.removeFirst(outputOffset)
@@ -333,6 +365,10 @@ final class Connection: EventHandler {
         let config = server.configuration
         func seconds(_ s: Double) -> UInt64 { UInt64(s * 1e9) }
         let quiet = now - lastActivity
+        if let linger = lingerUntil {
+            if now > linger { close() }
+            return
+        }
         switch phase {
         case .sniffing, .tlsHandshake:
             if now - acceptedAt > seconds(config.headerTimeoutSeconds) { close() }

@@ -16,6 +16,8 @@ final class HTTP2Session {
         var body: [UInt8] = []
         /// Set when the request broke a limit: answered with this status once it ends.
         var refusal: (status: Int, message: String)?
+        /// Body bytes received and thrown away after a refusal.
+        var discarded = 0
         var responder: HTTPResponder?
         var summary: RequestSummary?
         var response: [UInt8] = []
@@ -48,7 +50,6 @@ final class HTTP2Session {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2OnDataChunk)
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2OnFrameRecv)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2OnStreamClose)
-        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, h2OnFrameSend)
 
         var option: OpaquePointer?
         guard nghttp2_option_new(&option) == 0, let option else { throw SystemError(call: "nghttp2_option_new", code: ENOMEM) }
@@ -174,18 +175,6 @@ final class HTTP2Session {
         flush()
     }
 
-    /// Once a refusal (413) has been sent in full while the client is still uploading, the
-    /// upload is stopped with RST_STREAM(NO_ERROR), as RFC 9113 §8.1 allows. Resetting
-    /// earlier would discard the queued answer.
-    fileprivate func frameSent(_ id: Int32, endStream: Bool) {
-        guard endStream, let session, let s = streams[id], s.refusal != nil, !streamRemoteClosed(id) else { return }
-        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_NO_ERROR.rawValue)
-    }
-
-    private func streamRemoteClosed(_ id: Int32) -> Bool {
-        guard let session else { return true }
-        return nghttp2_session_get_stream_remote_close(session, id) != 0
-    }
 
     /// Builds nghttp2's name/value array over one contiguous copy of the strings; nghttp2
     /// copies them during the submit call, so the buffer only lives for `body`.
@@ -237,7 +226,17 @@ final class HTTP2Session {
     }
 
     fileprivate func data(_ id: Int32, _ chunk: UnsafeRawBufferPointer) {
-        guard let s = streams[id], s.refusal == nil else { return }
+        guard let s = streams[id] else { return }
+        if s.refusal != nil {
+            // Clients (curl among them) read the 413 only after they finish sending, so the
+            // rest of the upload is read and dropped; past another body's worth, the stream
+            // is reset so a client cannot stream forever.
+            s.discarded += chunk.count
+            if s.discarded > config.maxBodyBytes, let session {
+                _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
+            }
+            return
+        }
         if s.body.count + chunk.count > config.maxBodyBytes {
             s.refusal = (413, "request body exceeds \(config.maxBodyBytes) bytes")
             s.body = []
@@ -335,16 +334,6 @@ private let h2OnFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, user in
     let endStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
     if endStream && (type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue)) {
         h2Session(user).endOfRequest(frame.pointee.hd.stream_id)
-    }
-    return 0
-}
-
-private let h2OnFrameSend: nghttp2_on_frame_send_callback = { _, frame, user in
-    guard let frame else { return 0 }
-    let type = frame.pointee.hd.type
-    if type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue) {
-        let end = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        h2Session(user).frameSent(frame.pointee.hd.stream_id, endStream: end)
     }
     return 0
 }
