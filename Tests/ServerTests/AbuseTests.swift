@@ -190,7 +190,9 @@ extension ServerTests {
                 let t0 = monotonicSeconds()
                 let normal = try curl(["--max-time", "5", s.base + "/v2/health/ready"])
                 #expect(normal.status == 200, "a normal request during the slowloris: \(normal.status) \(normal.stderr)")
-                #expect(monotonicSeconds() - t0 < 1, "a normal request during the slowloris took \(monotonicSeconds() - t0) s")
+                // Bounds here are behaviour, not speed: generous for a loaded CI machine, far
+                // below what an unprotected server would take (it never closes the dribbler).
+                #expect(monotonicSeconds() - t0 < 4, "a normal request during the slowloris took \(monotonicSeconds() - t0) s")
 
                 let (answer, end) = sock.receiveAll(timeout: 8)
                 let closedAfter = monotonicSeconds() - start
@@ -198,7 +200,7 @@ extension ServerTests {
                 sender.wait()
                 let text = String(decoding: answer.prefix(40), as: UTF8.self)
                 #expect(end != .timeout, "slowloris connection still open after \(closedAfter) s (\(sent.get) bytes sent)")
-                #expect(closedAfter < 2.5, "slowloris ended only after \(String(format: "%.2f", closedAfter)) s with --header-timeout 1")
+                #expect(closedAfter < 5, "slowloris ended only after \(String(format: "%.2f", closedAfter)) s with --header-timeout 1")
                 #expect(answer.isEmpty || text.hasPrefix("HTTP/1.1 408"), "slowloris answer: \(text)")
                 print("slowloris: \(answer.isEmpty ? "closed" : text) after \(String(format: "%.2f", closedAfter)) s, \(sent.get) bytes sent")
                 sock.close()
@@ -237,7 +239,7 @@ extension ServerTests {
                 h2stop.with { $0 = true }
                 h2sender.wait()
                 print("h2c slowloris (HEADERS 1 byte / 200 ms, --header-timeout 1): \(h2verdict) after \(String(format: "%.2f", h2after)) s")
-                #expect(h2verdict != "open" && h2after < 2.5,
+                #expect(h2verdict != "open" && h2after < 5,
                         "h2c slowloris: the connection was still open \(String(format: "%.2f", h2after)) s after its first byte with --header-timeout 1 (\(h2verdict))")
                 h2.close()
                 try expectHealthy(s, "h2c slowloris")
