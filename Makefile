@@ -22,6 +22,14 @@ deps:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The CUDA kernel sources are compiled by NVRTC in the tests (no GPU needed): PyPI's
+	@# nvidia-cuda-nvrtc wheel carries libnvrtc; only its lib/ is kept, in .cache/nvrtc.
+	@[ -e .cache/nvrtc/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 ] || { \
+	  echo "make: fetching NVRTC (PyPI nvidia-cuda-nvrtc-cu12) into .cache/nvrtc for the CUDA kernel tests"; \
+	  mkdir -p .cache/nvrtc && \
+	  python3 -m pip download --quiet --no-deps --only-binary=:all: -d .cache/nvrtc nvidia-cuda-nvrtc-cu12==12.9.86 && \
+	  python3 -c 'import glob, zipfile; z = zipfile.ZipFile(glob.glob(".cache/nvrtc/*.whl")[0]); [z.extract(n, ".cache/nvrtc") for n in z.namelist() if "/lib/" in n]' && \
+	  rm -f .cache/nvrtc/*.whl; }
 	@# The metrics test reads /metrics with Prometheus's own parser (prometheus_client, PyPI).
 	@python3 -c 'import prometheus_client' 2>/dev/null || { \
 	  echo "make: installing prometheus_client from PyPI (for the metrics test)"; \

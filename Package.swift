@@ -74,6 +74,9 @@ let package = Package(
             name: "FastVimHTTP",
             dependencies: ["CNGHTTP2", "CTLS", "CPosix", .product(name: "Logging", package: "swift-log")]
         ),
+        // The CUDA side, opened at run time with dlopen (no CUDA toolkit needed to build):
+        // library discovery, NVRTC, and the kernel sources.
+        .target(name: "FastVimCUDA"),
         // Where models meet images and HTTP: bundles, classification, batching, routes, metrics.
         .target(
             name: "FastVimServing",
@@ -90,12 +93,14 @@ let package = Package(
                 "FastVimEngine",
                 "FastVimImages",
                 "FastVimServing",
+                "FastVimCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Fixture lookup, tolerance checks and file writers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
+        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA"]),
         .testTarget(name: "FastVimHTTPTests", dependencies: ["FastVimHTTP", "TestSupport"]),
         // Launches the real `fastvim serve` binary and talks to it with real clients; imports no server module.
         .testTarget(name: "ServerTests", dependencies: ["TestSupport"]),

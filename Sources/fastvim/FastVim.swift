@@ -5,6 +5,6 @@ struct FastVim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fastvim",
         abstract: "FastVim and Vim image classification: inspect checkpoints, run them, serve them.",
-        subcommands: [Serve.self, Predict.self, Eval.self, Inspect.self, Logits.self, Features.self, Bench.self]
+        subcommands: [Serve.self, Predict.self, Eval.self, Inspect.self, Logits.self, Features.self, Bench.self, SelfTest.self]
     )
 }

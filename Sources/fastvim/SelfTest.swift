@@ -1,0 +1,44 @@
+import ArgumentParser
+import FastVimCUDA
+import Foundation
+
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Check a device backend. CUDA: --compile-only compiles every kernel with NVRTC (no GPU needed)."
+    )
+
+    @Option(help: "Device: cuda.")
+    var device = "cuda"
+
+    @Flag(name: .customLong("compile-only"), help: "Only compile the kernels (the GPU forward pass is not implemented yet).")
+    var compileOnly = false
+
+    @Option(help: "GPU architectures to compile for, comma-separated (e.g. sm_80,sm_90).")
+    var arch = "sm_80,sm_90"
+
+    @Option(name: .customLong("cuda-library-path"), help: "Directory holding libnvrtc (also FASTVIM_CUDA_LIBRARY_PATH).")
+    var cudaLibraryPath: String?
+
+    func run() throws {
+        guard device == "cuda" else { throw ValidationError("selftest knows the cuda device only") }
+        guard compileOnly else {
+            throw ValidationError("the CUDA forward pass is not implemented yet: only --compile-only runs")
+        }
+        let nvrtc = try NVRTC(directories: CUDALibraryPath.directories(explicit: cudaLibraryPath))
+        print("NVRTC \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.library.path)")
+        var failures = 0
+        for architecture in arch.split(separator: ",").map(String.init) {
+            for kernel in CUDAKernel.all {
+                do {
+                    let ptx = try nvrtc.compile(kernel.source, name: kernel.name + ".cu", architecture: architecture)
+                    print("ok    \(architecture) \(kernel.name) (\(ptx.utf8.count) bytes of PTX)")
+                } catch {
+                    failures += 1
+                    print("FAIL  \(architecture) \(kernel.name): \(error)")
+                }
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

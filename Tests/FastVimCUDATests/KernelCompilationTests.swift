@@ -1,0 +1,41 @@
+import FastVimCUDA
+import Foundation
+import Testing
+
+/// Every kernel source compiles with NVRTC (no GPU needed). `make deps` installs NVRTC from
+/// PyPI's nvidia-cuda-nvrtc wheel into .cache/nvrtc; FASTVIM_CUDA_LIBRARY_PATH points elsewhere.
+@Suite struct KernelCompilationTests {
+    static var directories: [String] {
+        let cache = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".cache/nvrtc/nvidia/cuda_nvrtc/lib").path
+        return [cache] + CUDALibraryPath.directories()
+    }
+
+    @Test(arguments: ["sm_80", "sm_90"])
+    func everyKernelCompiles(_ architecture: String) throws {
+        let nvrtc = try NVRTC(directories: Self.directories)
+        #expect(nvrtc.version.major >= 11)
+        for kernel in CUDAKernel.all {
+            let ptx = try nvrtc.compile(kernel.source, name: kernel.name + ".cu", architecture: architecture)
+            #expect(ptx.contains(".entry \(kernel.name)"), "\(kernel.name): no entry point in the PTX")
+        }
+    }
+
+    @Test func compilationErrorsCarryTheLog() throws {
+        let nvrtc = try NVRTC(directories: Self.directories)
+        #expect {
+            try nvrtc.compile("extern \"C\" __global__ void broken(float* x) { x[0] = undefined_name; }", name: "broken.cu", architecture: "sm_90")
+        } throws: { error in
+            "\(error)".contains("undefined_name")
+        }
+    }
+
+    @Test func missingLibrariesAreNamed() {
+        #expect {
+            _ = try DynamicLibrary(names: ["libdoes-not-exist.so.1"], directories: ["/nonexistent"], what: "the CUDA driver (libcuda)")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("the CUDA driver (libcuda) not found") && text.contains("FASTVIM_CUDA_LIBRARY_PATH")
+        }
+    }
+}
