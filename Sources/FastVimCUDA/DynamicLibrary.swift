@@ -48,6 +48,7 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
     case symbolNotFound(String, library: String)
     case compilation(kernel: String, log: String)
     case nvrtc(String)
+    case driver(String)
 
     public var description: String {
         switch self {
@@ -57,6 +58,7 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
         case let .symbolNotFound(name, library): return "\(library) has no symbol \(name) (too old a version?)"
         case let .compilation(kernel, log): return "NVRTC could not compile \(kernel):\n\(log)"
         case let .nvrtc(message): return "NVRTC: \(message)"
+        case let .driver(message): return "CUDA: \(message)"
         }
     }
 }

@@ -21,9 +21,13 @@ struct SelfTest: ParsableCommand {
     var cudaLibraryPath: String?
 
     func run() throws {
-        guard device == "cuda" else { throw ValidationError("selftest knows the cuda device only") }
+        guard device == "cuda" || device.hasPrefix("cuda:") else { throw ValidationError("selftest knows the cuda device only") }
         guard compileOnly else {
-            throw ValidationError("the CUDA forward pass is not implemented yet: only --compile-only runs")
+            // Find the GPU first, so a machine without one or without the driver says so plainly.
+            let driver = try CUDADriver(directories: CUDALibraryPath.directories(explicit: cudaLibraryPath))
+            let gpu = try driver.device(device)
+            print("\(device): \(gpu.name), \(gpu.architecture), driver \(driver.library.path)")
+            throw ValidationError("the CUDA forward pass is not implemented yet: only --compile-only runs (try --arch \(gpu.architecture))")
         }
         let nvrtc = try NVRTC(directories: CUDALibraryPath.directories(explicit: cudaLibraryPath))
         print("NVRTC \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.library.path)")

@@ -38,4 +38,15 @@ import Testing
             return text.contains("the CUDA driver (libcuda) not found") && text.contains("FASTVIM_CUDA_LIBRARY_PATH")
         }
     }
+
+    /// On a machine without the NVIDIA driver (CI), the driver is named as missing.
+    @Test func driverAbsenceIsExplained() {
+        guard (try? CUDADriver()) == nil else { return } // a GPU machine: nothing to check here
+        #expect {
+            _ = try CUDADriver(directories: ["/nonexistent"])
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("libcuda") || text.contains("no GPU") || text.contains("cuInit")
+        }
+    }
 }
