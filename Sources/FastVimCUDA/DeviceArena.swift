@@ -1,0 +1,68 @@
+/// Device memory for one (batch, resolution) of a model, planned on the host: every
+/// activation buffer of the forward pass at a 256-byte aligned offset of one allocation,
+/// mirroring the CPU engine's workspace so the same kernels index the same layouts.
+public struct DeviceArena: Sendable, Equatable {
+    public struct Buffer: Sendable, Equatable {
+        public let name: String
+        public let offset: Int
+        public let bytes: Int
+    }
+
+    public static let alignment = 256
+    public let buffers: [Buffer]
+    public let totalBytes: Int
+
+    /// Sizes in float32 elements, in the order they are laid out.
+    public init(floats: [(String, Int)]) {
+        var offset = 0
+        var out: [Buffer] = []
+        for (name, count) in floats {
+            let bytes = count * 4
+            out.append(Buffer(name: name, offset: offset, bytes: bytes))
+            offset += (bytes + Self.alignment - 1) / Self.alignment * Self.alignment
+        }
+        buffers = out
+        totalBytes = offset
+    }
+
+    /// The buffers of one forward pass. `inputFloats` per image (C·H·W), `tokens` per image
+    /// in the residual stream (class token included), `groups` the largest number of scan
+    /// steps, `patchLength` C·p·p.
+    public static func forwardPass(batch: Int, inputFloats: Int, tokens: Int, patches: Int, groups: Int, embedDim d: Int,
+                                   innerDim e: Int, stateDim n: Int, dtRank r: Int, patchLength: Int, classes: Int) -> DeviceArena {
+        let (b, s, g) = (batch, tokens, groups)
+        return DeviceArena(floats: [
+            ("input", b * inputFloats), ("columns", b * patches * patchLength), ("patches", b * patches * d),
+            ("position", s * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
+            ("permuted", b * s * d), ("xz", b * s * 2 * e), ("x_f", b * s * e), ("x_b", b * s * e),
+            ("pooled_f", b * g * e), ("pooled_b", b * g * e), ("dbc_f", b * g * (r + 2 * n)), ("dbc_b", b * g * (r + 2 * n)),
+            ("delta_f", b * g * e), ("delta_b", b * g * e), ("y_f", b * g * e), ("y_b", b * g * e), ("gated", b * s * e),
+            ("features", b * d), ("logits", b * max(classes, 1)),
+        ])
+    }
+
+    public func buffer(_ name: String) -> Buffer? { buffers.first { $0.name == name } }
+}
+
+/// Grid and block sizes of the kernels: elementwise kernels one thread per element in
+/// blocks of 256, per-token kernels one block of 256 threads per token (their reductions
+/// use 256-entry shared arrays).
+public struct LaunchShape: Sendable, Equatable {
+    public let grid: Int
+    public let block: Int
+
+    public init(grid: Int, block: Int) {
+        self.grid = grid
+        self.block = block
+    }
+
+    public static let threads = 256
+
+    public static func elementwise(_ count: Int) -> LaunchShape {
+        LaunchShape(grid: max(1, (count + threads - 1) / threads), block: threads)
+    }
+
+    public static func perRow(_ rows: Int) -> LaunchShape {
+        LaunchShape(grid: max(1, rows), block: threads)
+    }
+}
