@@ -60,6 +60,10 @@ public struct HTTP1Parser: Sendable {
     /// The current message is complete; `feed` consumes nothing more until `reset()`.
     public var messageComplete: Bool { state == .done }
 
+    /// The request target of the message being parsed, once its request line was read
+    /// (also after an error in its headers): lets the caller label a refusal by route.
+    public var currentTarget: String? { head.target.isEmpty ? nil : head.target }
+
     /// Ready for the next request on a keep-alive connection.
     public mutating func reset() {
         state = .requestLine

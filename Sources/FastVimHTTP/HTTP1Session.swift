@@ -80,6 +80,8 @@ final class HTTP1Session {
 
     /// A protocol error: answer it and close (the stream of bytes can no longer be trusted).
     private func fail(status: Int, message: String) {
+        let target = head?.target ?? parser.currentTarget
+        connection.server.refused(status, target.flatMap { try? RequestTarget(parsing: $0) }?.path ?? "")
         keepAlive = false
         awaitingResponse = true
         sequence += 1

@@ -263,6 +263,7 @@ final class HTTP2Session {
         s.responder = responder
         pendingResponses += 1
         if let refusal = s.refusal {
+            connection.server.refused(refusal.status, (try? RequestTarget(parsing: s.path))?.path ?? "")
             responder.respond(.error(refusal.status, refusal.message))
             return
         }

@@ -21,6 +21,10 @@ public final class HTTPServer: @unchecked Sendable {
     private let draining = Atomic<Bool>(false)
     private var drainDeadline: UInt64?
     private let connectionCounts = Mutex<[String: Int]>([:])
+    /// Told of every answer the HTTP layer gives by itself (protocol errors, limits, the
+    /// in-flight bound): status and request path (empty when no request line was read), so
+    /// the application's metrics count them too. Set before `run()`.
+    public var refusalObserver: (@Sendable (Int, String) -> Void)?
 
     /// Listens at once (so start-up errors surface here); `run()` then serves.
     public init(configuration: HTTPServerConfiguration, handler: HTTPHandler, logger: Logger) throws {
@@ -122,6 +126,7 @@ public final class HTTPServer: @unchecked Sendable {
         do {
             parsed = try RequestTarget(parsing: target)
         } catch {
+            refused(400, "")
             responder.respond(.error(400, "bad request target"))
             return
         }
@@ -129,6 +134,7 @@ public final class HTTPServer: @unchecked Sendable {
         let current = counter.value.add(1, ordering: .relaxed).newValue
         responder.whenFinished { counter.value.subtract(1, ordering: .relaxed) }
         if current > configuration.maxInflightRequests {
+            refused(503, parsed.path)
             responder.respond(.error(503, "server busy: \(configuration.maxInflightRequests) requests in flight", headers: [("retry-after", "1")]))
             return
         }
@@ -145,6 +151,10 @@ public final class HTTPServer: @unchecked Sendable {
                 if let c = connections[id] { deliver(c, response) }
             }
         }
+    }
+
+    func refused(_ status: Int, _ path: String) {
+        refusalObserver?(status, path)
     }
 
     func log(_ summary: RequestSummary, status: Int, bytes: Int) {

@@ -60,13 +60,47 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
 
     public var isReady: Bool { !(server?.isDraining ?? false) }
 
+    /// Counts the answers the HTTP layer gives by itself (413 body limit, 431, 408, 400,
+    /// the in-flight 503) under the route they were meant for.
+    public func observeRefusals(of server: HTTPServer) {
+        let metrics = metrics
+        let routes = self
+        server.refusalObserver = { status, path in
+            metrics.request(route: routes.routeLabel(path), code: status, seconds: 0)
+            let reason = status == 413 ? "too_large" : status == 503 ? "queue_full" : "bad_input"
+            metrics.rejected(reason: reason, model: routes.modelLabel(path))
+        }
+    }
+
+    /// The metrics route label of a path (the same labels `handle` uses).
+    func routeLabel(_ path: String) -> String {
+        let parts = path.split(separator: "/").map(String.init)
+        switch parts.count {
+        case 1 where parts[0] == "metrics": return "/metrics"
+        case 2 where parts[0] == "v1": return "/v1/\(parts[1])"
+        case 4 where parts[0] == "v1" && parts[1] == "models": return "/v1/models/{name}/\(parts[3])"
+        default:
+            if parts.first == "v2" { return parts.last == "infer" ? "/v2/models/{m}/infer" : "/v2" }
+            return "unknown"
+        }
+    }
+
+    func modelLabel(_ path: String) -> String {
+        let parts = path.split(separator: "/").map(String.init)
+        if parts.count >= 3, parts[1] == "models", model(named: parts[2]) != nil { return parts[2] }
+        return defaultModel.name
+    }
+
     // MARK: - Routing
 
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = request.method
         func reply(_ route: String) -> Reply {
-            Reply(responder: responder, route: route, startedAt: request.receivedAt, metrics: metrics)
+            // A client that leaves before its answer is counted as 499, nginx's convention.
+            let metrics = metrics, started = request.receivedAt
+            responder.onCancel { metrics.request(route: route, code: 499, seconds: Double(Clock.now() - started) / 1e9) }
+            return Reply(responder: responder, route: route, startedAt: request.receivedAt, metrics: metrics)
         }
         func allow(_ route: String, _ methods: [String], _ body: (Reply) -> Void) {
             let r = reply(route)

@@ -135,6 +135,7 @@ struct Serve: ParsableCommand {
         let app = ServingApp(models: served, options: appOptions, logger: logger)
         let server = try HTTPServer(configuration: http, handler: app, logger: logger)
         app.server = server
+        app.observeRefusals(of: server)
 
         for m in served {
             let a = m.bundle.model.architecture

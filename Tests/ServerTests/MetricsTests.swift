@@ -41,7 +41,11 @@ extension ServerTests {
         }
 
         @Test func prometheusParsesOurExpositionWithTheRightValues() throws {
-            try withServer(Paths.smallModelArgs()) { s in
+            try withServer(Paths.smallModelArgs() + ["--max-body-bytes", String(1 << 20)]) { s in
+                // Refused by the HTTP layer itself, still counted under the route: 413, too_large.
+                let big = Paths.tempDir("metrics-big") + "/big.bin"
+                write([UInt8](repeating: 1, count: 2 << 20), to: big)
+                #expect(try curl(["--http1.1", "--data-binary", "@" + big, s.base + "/v1/classify"]).status == 413)
                 for _ in 0 ..< 3 {
                     let r = try curl(["--data-binary", "@" + Paths.image("tiny.png"), s.base + "/v1/classify"])
                     #expect(r.status == 200)
@@ -55,12 +59,14 @@ extension ServerTests {
                 #expect(Self.value(samples, "fastvim_requests_total", ["code": "404"]) == 1)
                 #expect(Self.value(samples, "fastvim_images_total", ["model": model]) == 3)
                 #expect(Self.value(samples, "fastvim_rejected_total", ["reason": "bad_input", "model": model]) == 1)
+                #expect(Self.value(samples, "fastvim_requests_total", ["route": "/v1/classify", "code": "413"]) == 1)
+                #expect(Self.value(samples, "fastvim_rejected_total", ["reason": "too_large", "model": model]) == 1)
                 #expect(Self.value(samples, "fastvim_batch_size_count", ["model": model]) ?? 0 >= 1)
                 #expect(Self.value(samples, "fastvim_batch_size_sum", ["model": model]) == 3)
                 #expect(Self.value(samples, "fastvim_inference_duration_seconds_count", ["model": model]) ?? 0 >= 1)
                 #expect(Self.value(samples, "fastvim_decode_duration_seconds_count") == 3)
                 #expect(Self.value(samples, "fastvim_queue_duration_seconds_count", ["model": model]) == 3)
-                #expect(Self.value(samples, "fastvim_request_duration_seconds_count", ["route": "/v1/classify"]) == 4)
+                #expect(Self.value(samples, "fastvim_request_duration_seconds_count", ["route": "/v1/classify"]) == 5)
                 #expect(Self.value(samples, "fastvim_queue_depth", ["model": model]) == 0)
                 #expect(Self.value(samples, "fastvim_build_info", ["device": "cpu"]) == 1)
                 #expect(Self.value(samples, "fastvim_http_connections", ["protocol": "http1"]) ?? 0 >= 1)
@@ -69,7 +75,7 @@ extension ServerTests {
                 #expect(Self.value(samples, "process_cpu_seconds_total") ?? 0 > 0)
                 // Histograms: cumulative buckets ending in +Inf equal to _count.
                 let buckets = samples.filter { $0.name == "fastvim_request_duration_seconds_bucket" && $0.labels["route"] == "/v1/classify" }
-                #expect(buckets.last?.labels["le"] == "+Inf" && buckets.last?.value == 4)
+                #expect(buckets.last?.labels["le"] == "+Inf" && buckets.last?.value == 5)
                 #expect(zip(buckets, buckets.dropFirst()).allSatisfy { $0.value <= $1.value })
                 // OIP statistics extension agrees with the counters.
                 let stats = try curl([s.base + "/v2/models/\(model)/stats"]).json()
