@@ -11,10 +11,19 @@ public struct RequestTarget: Sendable, Equatable {
         self.query = query
     }
 
-    /// Accepts only origin-form: the absolute, authority and asterisk forms are for proxies,
-    /// CONNECT and server-wide OPTIONS, none of which this server offers.
+    /// Accepts origin-form, and absolute-form (`http://host/path`), which RFC 9112 §3.2.2
+    /// requires servers to accept: its scheme and authority are dropped. The authority and
+    /// asterisk forms are for CONNECT and server-wide OPTIONS, which this server does not offer.
     public init(parsing target: String) throws(HTTP1ParseError) {
-        let bytes = Array(target.utf8)
+        var bytes = Array(target.utf8)
+        let lower = target.prefix(8).lowercased()
+        if lower.hasPrefix("http://") || lower.hasPrefix("https://") {
+            let afterScheme = lower.hasPrefix("http://") ? 7 : 8
+            let authorityEnd = bytes[afterScheme...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? bytes.count
+            guard authorityEnd > afterScheme else { throw .badRequest("absolute-form request target without a host") }
+            bytes = [UInt8(ascii: "/")].filter { _ in authorityEnd == bytes.count || bytes[authorityEnd] == UInt8(ascii: "?") }
+                + Array(bytes[authorityEnd...])
+        }
         guard bytes.first == UInt8(ascii: "/") else { throw .badRequest("request target is not origin-form") }
         guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }) else {
             throw .badRequest("invalid character in request target")

@@ -31,9 +31,17 @@ import Testing
         #expect(try RequestTarget(parsing: "/%e2%82%ac").path == "/\u{20AC}")
     }
 
+    /// RFC 9112 §3.2.2: servers accept the absolute form and use its path and query.
+    @Test func absoluteForm() throws {
+        #expect(try RequestTarget(parsing: "http://host/x").path == "/x")
+        #expect(try RequestTarget(parsing: "HTTP://host:8080/v1/classify?top_k=2") == RequestTarget(path: "/v1/classify", query: [("top_k", "2")]))
+        #expect(try RequestTarget(parsing: "https://host").path == "/")
+        #expect(try RequestTarget(parsing: "http://host?a=1").query.first?.value == "1")
+    }
+
     @Test func rejections() {
         let bad = [
-            "", "*", "v1/x", "http://host/x", "host:443", "/a%", "/a%4", "/a%zz", "/a%4g", "/a?x=%", "/a?%G0=1",
+            "", "*", "v1/x", "http:///x", "ftp://host/x", "host:443", "/a%", "/a%4", "/a%zz", "/a%4g", "/a?x=%", "/a?%G0=1",
             "/a%00b", "/a?x=%00", "/a%FF", "/a?x=%C3", "/a b", "/a\u{0}", "/a\u{7F}", "/caf\u{E9}", "/a#frag",
         ]
         for target in bad {
