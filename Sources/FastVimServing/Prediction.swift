@@ -9,6 +9,9 @@ public struct ClassScore: Sendable, Codable, Equatable {
     public let index: Int
     public let label: String
     public let probability: Double
+
+    /// The `{"index", "label", "probability"}` object of the API and CLI answers.
+    public var json: [String: Any] { ["index": index, "label": label, "probability": probability] }
 }
 
 public enum Ranking {

@@ -24,10 +24,7 @@ struct Features: ParsableCommand {
     func run() throws {
         let (m, _) = try model.load()
         let file = try SafeTensorsFile(path: input)
-        guard let shape = file.shape(tensor), shape.count == 4, shape[1] == m.architecture.inChannels else {
-            throw ValidationError("tensor \(tensor) must have shape (B, \(m.architecture.inChannels), H, W); it is \(file.shape(tensor).map { "\($0)" } ?? "missing")")
-        }
-        let values = try file.floats(tensor)
+        let (values, shape) = try readImageTensor(file, tensor, path: input, channels: m.architecture.inChannels)
         let d = m.architecture.embedDim
         let outShape: [Int]
         let features: [Float]
@@ -47,14 +44,6 @@ struct Features: ParsableCommand {
             features = ws.pooledFeatures(embedDim: d)
             outShape = [shape[0], d]
         }
-        // Nested as the shape says, floats printed exactly (shortest round-trip).
-        func nest(_ values: ArraySlice<Float>, _ dims: ArraySlice<Int>) -> String {
-            guard dims.count > 1 else { return "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
-            let inner = dims.dropFirst().reduce(1, *)
-            return "[" + (0 ..< dims.first!).map { i in
-                nest(values[values.startIndex + i * inner ..< values.startIndex + (i + 1) * inner], dims.dropFirst())
-            }.joined(separator: ", ") + "]"
-        }
-        print("{\"shape\": \(outShape), \"features\": \(nest(features[...], outShape[...]))}")
+        print("{\"shape\": \(outShape), \"features\": \(nestedJSON(features[...], outShape[...]))}")
     }
 }

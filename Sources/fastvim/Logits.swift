@@ -17,16 +17,10 @@ struct Logits: ParsableCommand {
 
     func run() throws {
         let (m, _) = try model.load()
-        let file = try SafeTensorsFile(path: input)
-        guard let shape = file.shape(tensor) else { throw ValidationError("no tensor \(tensor) in \(input); it holds: \(file.names.joined(separator: ", "))") }
-        guard shape.count == 4, shape[1] == m.architecture.inChannels else {
-            throw ValidationError("tensor \(tensor) has shape \(shape); expected (B, \(m.architecture.inChannels), H, W)")
-        }
-        let values = try file.floats(tensor)
+        let (values, shape) = try readImageTensor(try SafeTensorsFile(path: input), tensor, path: input,
+                                                  channels: m.architecture.inChannels)
         let logits = try m.logits(input: values, batch: shape[0], height: shape[2], width: shape[3])
         let c = m.architecture.numClasses
-        // Shortest round-trip float formatting: the JSON carries exactly the computed float32 values.
-        let rows = (0 ..< shape[0]).map { i in "[" + logits[i * c ..< (i + 1) * c].map { "\($0)" }.joined(separator: ", ") + "]" }
-        print("{\"shape\": [\(shape[0]), \(c)], \"logits\": [" + rows.joined(separator: ", ") + "]}")
+        print("{\"shape\": [\(shape[0]), \(c)], \"logits\": \(nestedJSON(logits[...], [shape[0], c]))}")
     }
 }

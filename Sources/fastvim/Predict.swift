@@ -53,7 +53,7 @@ struct Predict: ParsableCommand {
                 let top = Ranking.topK(row, k: topK, labels: bundle.labels)
                 var entry: [String: Any] = [
                     "image": name,
-                    "top_k": top.map { ["index": $0.index, "label": $0.label, "probability": $0.probability] },
+                    "top_k": top.map(\.json),
                 ]
                 if logits { entry["logits"] = row.map { Double($0) } }
                 results.append(entry)
@@ -102,7 +102,7 @@ struct Predict: ParsableCommand {
         let top = Ranking.topK(out[...], k: topK, labels: bundle.labels)
         if json {
             var entry: [String: Any] = [
-                "image": channels, "top_k": top.map { ["index": $0.index, "label": $0.label, "probability": $0.probability] },
+                "image": channels, "top_k": top.map(\.json),
             ]
             if logits { entry["logits"] = out.map { Double($0) } }
             try printJSON([entry])

@@ -93,18 +93,10 @@ extension VisionMamba {
     /// kept token k of image i.
     private func maskedMixer(_ w: BlockWeights, _ ws: Workspace, rowOf: [Int], groups: Int, columns: Int) {
         let a = architecture
-        let (b, s, d, e, n, r) = (ws.batch, ws.sequence, a.embedDim, a.innerDim, a.stateDim, a.dtRank)
-        let tokens = b * s, xw = a.xProjWidth
-        gemmNT(ws.xz, ldOut: 2 * e, ws.permuted, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
-        if let bias = w.inProjBias { for t in 0 ..< tokens { for c in 0 ..< 2 * e { ws.xz[t * 2 * e + c] += bias[c] } } }
-        Parallel.batchChannels(batch: b, channels: e) { i, ch in
-            let x = ws.xz + i * s * 2 * e + ch.lowerBound
-            for (out, dir, reverse) in [(ws.xF, w.forward, false), (ws.xB, w.backward, true)] {
-                causalConvSiLU(out + i * s * e + ch.lowerBound, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound,
-                               ldw: e, bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count,
-                               width: a.convWidth, reverse: reverse)
-            }
-        }
+        let (b, s, e, n, r) = (ws.batch, ws.sequence, a.innerDim, a.stateDim, a.dtRank)
+        let xw = a.xProjWidth
+        inProjection(w, ws, input: ws.permuted)
+        convolve(w, ws)
         // Constant-divide row pooling; the backward branch's k-th flipped token (original
         // position K-1-k) lands in the row of the k-th id.
         let scale = 1 / Float(columns)
@@ -126,9 +118,7 @@ extension VisionMamba {
             (ws.pooledF, ws.dbcF, ws.deltaF, ws.yF, w.forward, ws.scanState),
             (ws.pooledB, ws.dbcB, ws.deltaB, ws.yB, w.backward, ws.scanState + b * n * e),
         ] {
-            gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
-            gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
-            for g in 0 ..< steps { softplusBiasInPlace(delta + g * e, bias: dir.dtBias, e) }
+            parameterProjection(dir, u: u, dbc: dbc, delta: delta, steps: steps)
             // Both branches scan the rows in increasing order (the reference's quirk).
             let shape = ScanShape(steps: groups, channels: e, state: n, ldBC: xw, reverse: false)
             Parallel.forEach(b) { i in
@@ -150,7 +140,6 @@ extension VisionMamba {
                 for c in 0 ..< e { v[c] *= silu(z[c]) }
             }
         }
-        gemmNT(ws.permuted, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
-        if let bias = w.outProjBias { for t in 0 ..< tokens { for c in 0 ..< d { ws.permuted[t * d + c] += bias[c] } } }
+        outProjection(w, ws, output: ws.permuted)
     }
 }

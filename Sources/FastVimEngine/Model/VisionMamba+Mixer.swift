@@ -8,15 +8,12 @@ extension VisionMamba {
     func mixer(_ w: BlockWeights, _ ws: Workspace, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
                groups: Int, width: Int, interleave: Int, scan: ScanKernel) {
         let a = architecture
-        let (b, s, d, e, n, r) = (ws.batch, ws.sequence, a.embedDim, a.innerDim, a.stateDim, a.dtRank)
+        let (b, s, e, n, r) = (ws.batch, ws.sequence, a.innerDim, a.stateDim, a.dtRank)
         let tokens = b * s, xw = a.xProjWidth
         precondition(groups * width == s)
 
         let profile = ws.profile
-        profile.measure(.inProj) {
-            gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
-            if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
-        }
+        profile.measure(.inProj) { inProjection(w, ws, input: input) }
         let pools = width > 1 || (a.pools && a.scalingFactor != 1)
         let directions2 = [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)]
         func pool(_ i: Int, _ ch: Range<Int>) {
@@ -30,15 +27,7 @@ extension VisionMamba {
         // runs it separately so its time can be reported on its own.
         let fusePool = pools && profile == nil
         profile.measure(.conv) {
-            Parallel.batchChannels(batch: b, channels: e) { i, ch in
-                let x = ws.xz + i * s * 2 * e + ch.lowerBound
-                for (out, _, dir, reverse) in directions2 {
-                    causalConvSiLU(out + i * s * e + ch.lowerBound, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound,
-                                   ldw: e, bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count,
-                                   width: a.convWidth, reverse: reverse)
-                }
-                if fusePool { pool(i, ch) }
-            }
+            convolve(w, ws) { i, ch in if fusePool { pool(i, ch) } }
         }
         if pools && !fusePool {
             profile.measure(.pool) { Parallel.batchChannels(batch: b, channels: e) { i, ch in pool(i, ch) } }
@@ -51,11 +40,7 @@ extension VisionMamba {
         ]
         profile.measure(.paramProjection) {
             for (u, dbc, delta, _, dir, _, _) in directions {
-                gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
-                gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
-                Parallel.ranges(steps, grain: 4) { rows in
-                    for g in rows { softplusBiasInPlace(delta + g * e, bias: dir.dtBias, e) }
-                }
+                parameterProjection(dir, u: u, dbc: dbc, delta: delta, steps: steps)
             }
         }
         profile.measure(.scan) { Parallel.batchChannels(batch: b, channels: e) { i, ch in
@@ -76,10 +61,49 @@ extension VisionMamba {
         profile.measure(.combine) {
             Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width, interleave: interleave) }
         }
-        profile.measure(.outProj) {
-            gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
-            if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
+        profile.measure(.outProj) { outProjection(w, ws, output: output) }
+    }
+
+    // MARK: - Stages shared with the masked mixer
+
+    /// xz (T, 2E) = in_proj(input).
+    func inProjection(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>) {
+        let (tokens, d, e) = (ws.batch * ws.sequence, architecture.embedDim, architecture.innerDim)
+        gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
+        if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
+    }
+
+    /// Conv + SiLU of both directions into xF and xB, per (image, channel slice);
+    /// `then` runs on the same task afterwards (the fused pooling).
+    func convolve(_ w: BlockWeights, _ ws: Workspace, then: (Int, Range<Int>) -> Void = { _, _ in }) {
+        let (s, e, k) = (ws.sequence, architecture.innerDim, architecture.convWidth)
+        Parallel.batchChannels(batch: ws.batch, channels: e) { i, ch in
+            let x = ws.xz + i * s * 2 * e + ch.lowerBound
+            for (out, dir, reverse) in [(ws.xF, w.forward, false), (ws.xB, w.backward, true)] {
+                causalConvSiLU(out + i * s * e + ch.lowerBound, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound,
+                               ldw: e, bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count,
+                               width: k, reverse: reverse)
+            }
+            then(i, ch)
         }
+    }
+
+    /// [dt | B | C] = x_proj(u), then δ = softplus(dt_proj(dt) + bias), over `steps` rows.
+    func parameterProjection(_ dir: DirectionWeights, u: UnsafePointer<Float>, dbc: UnsafeMutablePointer<Float>,
+                             delta: UnsafeMutablePointer<Float>, steps: Int) {
+        let (e, r, xw) = (architecture.innerDim, architecture.dtRank, architecture.xProjWidth)
+        gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
+        gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
+        Parallel.ranges(steps, grain: 4) { rows in
+            for g in rows { softplusBiasInPlace(delta + g * e, bias: dir.dtBias, e) }
+        }
+    }
+
+    /// output (T, D) = out_proj(gated).
+    func outProjection(_ w: BlockWeights, _ ws: Workspace, output: UnsafeMutablePointer<Float>) {
+        let (tokens, d, e) = (ws.batch * ws.sequence, architecture.embedDim, architecture.innerDim)
+        gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
+        if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
     }
 
     private func addRowBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, cols: Int) {

@@ -62,9 +62,7 @@ extension ServingApp {
                         body["embedding"] = out.features.map(Double.init)
                         body["dimension"] = out.features.count
                     } else {
-                        body["predictions"] = Ranking.topK(out.logits[...], k: k, labels: bundle.labels).map {
-                            ["index": $0.index, "label": $0.label, "probability": $0.probability] as [String: Any]
-                        }
+                        body["predictions"] = Ranking.topK(out.logits[...], k: k, labels: bundle.labels).map(\.json)
                     }
                     r.json(200, body)
                 case let .failure(failure):
