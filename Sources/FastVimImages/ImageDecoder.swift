@@ -28,8 +28,13 @@ public enum ImageDecoder {
     }
 
     public static func decode(_ bytes: [UInt8], limits: DecodeLimits = .default) throws(ImageError) -> DecodedImage {
+        try withBytes(bytes) { raw throws(ImageError) in try decode(raw, limits: limits) }
+    }
+
+    /// Runs a raw-buffer decoder over an array, keeping its typed error.
+    private static func withBytes<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(ImageError) -> T) throws(ImageError) -> T {
         do {
-            return try bytes.withUnsafeBytes { raw in try decode(raw, limits: limits) }
+            return try bytes.withUnsafeBytes { raw in try body(raw) }
         } catch let error as ImageError {
             throw error
         } catch {
@@ -48,13 +53,7 @@ public enum ImageDecoder {
     }
 
     public static func decodeGrayscale(_ bytes: [UInt8], limits: DecodeLimits = .default) throws(ImageError) -> GrayImage {
-        do {
-            return try bytes.withUnsafeBytes { raw in try decodeGrayscale(raw, limits: limits) }
-        } catch let error as ImageError {
-            throw error
-        } catch {
-            throw .corrupt("\(error)")  // unreachable: the closure only throws ImageError
-        }
+        try withBytes(bytes) { raw throws(ImageError) in try decodeGrayscale(raw, limits: limits) }
     }
 }
 
