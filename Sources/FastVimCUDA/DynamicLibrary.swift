@@ -49,6 +49,7 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
     case compilation(kernel: String, log: String)
     case nvrtc(String)
     case driver(String)
+    case launch(kernel: String, String)
 
     public var description: String {
         switch self {
@@ -59,6 +60,7 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
         case let .compilation(kernel, log): return "NVRTC could not compile \(kernel):\n\(log)"
         case let .nvrtc(message): return "NVRTC: \(message)"
         case let .driver(message): return "CUDA: \(message)"
+        case let .launch(kernel, message): return "launching \(kernel): \(message)"
         }
     }
 }

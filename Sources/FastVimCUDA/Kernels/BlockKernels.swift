@@ -113,6 +113,37 @@ extension CUDAKernel {
     }
     """)
 
+    /// The selective scan with one thread per state: `n` adjacent lanes (a power of two, at
+    /// most 32) share an (image, channel) and sum y over the states with warp shuffles, so a
+    /// batch keeps n times more threads busy than the one-thread-per-channel kernel above.
+    /// Every thread reaches the shuffles (no early return): they need the whole warp.
+    static let selectiveScanLanes = CUDAKernel(name: "fv_selective_scan_lanes", source: """
+    extern "C" __global__ void fv_selective_scan_lanes(float* y, const float* u, const float* delta, const float* a,
+                                                       const float* dbc, int batch, int steps, int e, int n, int ld_bc,
+                                                       int r, int reverse) {
+        long idx = blockIdx.x * (long)blockDim.x + threadIdx.x;
+        int i = (int)(idx % n);
+        long channel = idx / n;
+        bool active = channel < (long)batch * e;
+        int c = active ? (int)(channel % e) : 0, b = active ? (int)(channel / e) : 0;
+        float ai = active ? a[(long)c * n + i] : 0.f;
+        float s = 0.f;
+        for (int step = 0; step < steps; step++) {
+            int g = reverse ? steps - 1 - step : step;
+            long row = (long)b * steps + g;
+            float acc = 0.f;
+            if (active) {
+                float d = delta[row * e + c], x = u[row * e + c];
+                const float* bc = dbc + row * ld_bc + r;
+                s = expf(d * ai) * s + d * bc[i] * x;
+                acc = s * bc[n + i];
+            }
+            for (int offset = n / 2; offset > 0; offset >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+            if (active && i == 0) y[row * e + c] = acc;
+        }
+    }
+    """)
+
     /// The paper's Sec. 14 kernel, whole: repeat the pooled scan outputs, add both D skips,
     /// average the directions, LayerNorm (when present) and gate with SiLU(z), one block per token.
     static let combineNormGate = CUDAKernel(name: "fv_combine_norm_gate", source: """

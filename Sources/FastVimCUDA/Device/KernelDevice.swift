@@ -1,0 +1,119 @@
+/// An address in a device's memory (a `CUdeviceptr` on a GPU; a host address for the
+/// emulated device the tests run the same kernels on).
+public struct DevicePointer: Hashable, Sendable {
+    public let address: UInt64
+    public init(address: UInt64) { self.address = address }
+
+    /// `count` float32 elements further on.
+    public func advanced(byFloats count: Int) -> DevicePointer { DevicePointer(address: address + UInt64(count * 4)) }
+}
+
+/// One kernel argument, typed as the kernel's C signature declares it.
+public enum KernelArgument: Sendable, Equatable {
+    case pointer(DevicePointer?)
+    case int32(Int32)
+    case int64(Int64)
+    case float(Float)
+
+    public static func int(_ v: Int) -> KernelArgument { .int32(Int32(v)) }
+    public static func long(_ v: Int) -> KernelArgument { .int64(Int64(v)) }
+    public static func flag(_ v: Bool) -> KernelArgument { .int32(v ? 1 : 0) }
+
+    var kind: CUDAKernel.Parameter {
+        switch self {
+        case .pointer: .pointer
+        case .int32: .int32
+        case .int64: .int64
+        case .float: .float
+        }
+    }
+}
+
+/// Arithmetic of the GEMMs: float32 throughout (the default, as the paper measured), TF32
+/// tensor cores, or bfloat16 inputs with float32 accumulation.
+public enum GemmPrecision: String, Sendable, CaseIterable {
+    case fp32, tf32, bf16
+}
+
+/// What the GPU forward pass needs of a device: memory, the engine's kernels by name, and
+/// row-major GEMMs. The CUDA driver + cuBLAS implement it on a GPU; the tests also run it
+/// on the host, through the same kernel sources compiled as C++ (see the emulated device).
+public protocol KernelDevice: AnyObject {
+    /// For logs and reports, e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90)".
+    var summary: String { get }
+    func allocate(bytes: Int) throws(CUDAError) -> DevicePointer
+    func free(_ pointer: DevicePointer)
+    func upload(_ host: UnsafeRawBufferPointer, to pointer: DevicePointer) throws(CUDAError)
+    func download(_ pointer: DevicePointer, into host: UnsafeMutableRawBufferPointer) throws(CUDAError)
+    /// Queues one kernel of `CUDAKernel.all` with arguments matching its signature.
+    func launch(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError)
+    /// Row-major out (m, n) = a (m, k) · b (n, k)ᵀ, plus out when `accumulate`; the CPU engine's gemmNT.
+    func gemmNT(out: DevicePointer, ldOut: Int, a: DevicePointer, lda: Int, b: DevicePointer, ldb: Int,
+                m: Int, n: Int, k: Int, accumulate: Bool) throws(CUDAError)
+    /// Waits for everything queued.
+    func synchronize() throws(CUDAError)
+}
+
+extension KernelDevice {
+    /// Allocates and fills a buffer with host floats.
+    public func upload(_ values: UnsafeBufferPointer<Float>) throws(CUDAError) -> DevicePointer {
+        let p = try allocate(bytes: max(values.count, 1) * 4)
+        try upload(UnsafeRawBufferPointer(values), to: p)
+        return p
+    }
+
+    public func upload(_ values: [Float]) throws(CUDAError) -> DevicePointer {
+        var result: Result<DevicePointer, CUDAError> = .failure(.driver("unreachable"))
+        values.withUnsafeBufferPointer { buffer in
+            do throws(CUDAError) { result = .success(try upload(buffer)) } catch { result = .failure(error) }
+        }
+        return try result.get()
+    }
+
+    public func download(_ pointer: DevicePointer, floats count: Int) throws(CUDAError) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        var failure: CUDAError?
+        out.withUnsafeMutableBytes { bytes in
+            do throws(CUDAError) { try download(pointer, into: bytes) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return out
+    }
+}
+
+/// Kernel arguments laid out as `cuLaunchKernel`'s `kernelParams` (an array of pointers to
+/// each value), after checking them against the kernel's declared parameters, so a call
+/// that would make the GPU read garbage fails on the host with the kernel's name.
+public final class KernelArgumentBlock {
+    private let storage: UnsafeMutableRawPointer
+    public let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    public let count: Int
+
+    public init(_ kernel: CUDAKernel, _ arguments: [KernelArgument]) throws(CUDAError) {
+        let expected = kernel.parameters
+        guard expected.count == arguments.count else {
+            throw .launch(kernel: kernel.name, "\(arguments.count) arguments for \(expected.count) parameters")
+        }
+        for (i, (want, got)) in zip(expected, arguments).enumerated() where want != got.kind {
+            throw .launch(kernel: kernel.name, "argument \(i) is \(got.kind), the kernel declares \(want)")
+        }
+        count = arguments.count
+        storage = .allocate(byteCount: max(count, 1) * 8, alignment: 8)
+        pointers = .allocate(capacity: max(count, 1))
+        for (i, argument) in arguments.enumerated() {
+            let slot = storage + i * 8
+            switch argument {
+            case let .pointer(p): slot.storeBytes(of: p?.address ?? 0, as: UInt64.self)
+            case let .int32(v): slot.storeBytes(of: v, as: Int32.self)
+            case let .int64(v): slot.storeBytes(of: v, as: Int64.self)
+            case let .float(v): slot.storeBytes(of: v, as: Float.self)
+            }
+            pointers[i] = slot
+        }
+    }
+
+    deinit {
+        storage.deallocate()
+        pointers.deallocate()
+    }
+}
