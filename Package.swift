@@ -74,9 +74,9 @@ let package = Package(
             name: "FastVimHTTP",
             dependencies: ["CNGHTTP2", "CTLS", "CPosix", .product(name: "Logging", package: "swift-log")]
         ),
-        // The CUDA side, opened at run time with dlopen (no CUDA toolkit needed to build):
-        // library discovery, NVRTC, and the kernel sources.
-        .target(name: "FastVimCUDA"),
+        // The CUDA backend, opened at run time with dlopen (no CUDA toolkit needed to build):
+        // library discovery, NVRTC, the kernel sources, and the forward pass over a KernelDevice.
+        .target(name: "FastVimCUDA", dependencies: ["FastVimEngine"]),
         // Where models meet images and HTTP: bundles, classification, batching, routes, metrics.
         .target(
             name: "FastVimServing",

@@ -25,22 +25,6 @@ public struct DeviceArena: Sendable, Equatable {
         totalBytes = offset
     }
 
-    /// The buffers of one forward pass. `inputFloats` per image (C·H·W), `tokens` per image
-    /// in the residual stream (class token included), `groups` the largest number of scan
-    /// steps, `patchLength` C·p·p.
-    public static func forwardPass(batch: Int, inputFloats: Int, tokens: Int, patches: Int, groups: Int, embedDim d: Int,
-                                   innerDim e: Int, stateDim n: Int, dtRank r: Int, patchLength: Int, classes: Int) -> DeviceArena {
-        let (b, s, g) = (batch, tokens, groups)
-        return DeviceArena(floats: [
-            ("input", b * inputFloats), ("columns", b * patches * patchLength), ("patches", b * patches * d),
-            ("position", s * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
-            ("permuted", b * s * d), ("xz", b * s * 2 * e), ("x_f", b * s * e), ("x_b", b * s * e),
-            ("pooled_f", b * g * e), ("pooled_b", b * g * e), ("dbc_f", b * g * (r + 2 * n)), ("dbc_b", b * g * (r + 2 * n)),
-            ("delta_f", b * g * e), ("delta_b", b * g * e), ("y_f", b * g * e), ("y_b", b * g * e), ("gated", b * s * e),
-            ("features", b * d), ("logits", b * max(classes, 1)),
-        ])
-    }
-
     public func buffer(_ name: String) -> Buffer? { buffers.first { $0.name == name } }
 }
 

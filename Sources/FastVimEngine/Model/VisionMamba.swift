@@ -113,8 +113,29 @@ public final class VisionMamba: @unchecked Sendable {
     }
 
     private func fitPositionEmbedding(into ws: Workspace) throws(CheckpointError) {
+        try fitPositionEmbedding(into: ws.posEmbed, grid: ws.grid, tokens: ws.tokens, sequence: ws.sequence, masked: ws.isMasked)
+    }
+
+    /// The position embedding fitted to the grid of a height x width input, one row per
+    /// token of the sequence (class token included): what a device backend uploads.
+    public func positionEmbedding(height: Int, width: Int) throws(CheckpointError) -> [Float] {
+        let a = architecture
+        let grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
+        let tokens = grid.count * a.channelTokens
+        let sequence = tokens + (a.hasClassToken ? 1 : 0)
+        var out = [Float](repeating: 0, count: sequence * a.embedDim)
+        var failure: CheckpointError?
+        out.withUnsafeMutableBufferPointer { p in
+            do throws(CheckpointError) { try fitPositionEmbedding(into: p.baseAddress!, grid: grid, tokens: tokens, sequence: sequence, masked: false) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    private func fitPositionEmbedding(into posEmbed: UnsafeMutablePointer<Float>, grid: Grid, tokens: Int, sequence: Int,
+                                      masked: Bool) throws(CheckpointError) {
         let a = architecture, d = a.embedDim
-        let trained = try a.trainedGrid(for: ws.grid)
+        let trained = try a.trainedGrid(for: grid)
         let clsRow = a.hasClassToken && !a.perChannelTokens ? trained.count / 2 : -1
         // Split the class-token row (Vim) from the grid rows, resize the grid part, put it back at the middle.
         var gridPart = [Float](repeating: 0, count: trained.count * d)
@@ -123,20 +144,20 @@ public final class VisionMamba: @unchecked Sendable {
             for c in 0 ..< d { gridPart[c * trained.count + k] = weights.posEmbed[row * d + c] }
             k += 1
         }
-        var fitted = [Float](repeating: 0, count: ws.grid.count * d)
-        if trained == ws.grid {
+        var fitted = [Float](repeating: 0, count: grid.count * d)
+        if trained == grid {
             fitted = gridPart
         } else {
             bicubicResize(&fitted, gridPart, channels: d, inHeight: trained.rows, inWidth: trained.cols,
-                          outHeight: ws.grid.rows, outWidth: ws.grid.cols)
+                          outHeight: grid.rows, outWidth: grid.cols)
         }
-        let newCls = a.hasClassToken && !ws.isMasked ? ws.tokens / 2 : -1
+        let newCls = a.hasClassToken && !masked ? tokens / 2 : -1
         var token = 0
-        let positions = ws.grid.count
+        let positions = grid.count
         // A masked encoder embeds the whole grid before choosing the kept tokens.
-        let rows = ws.isMasked ? positions * a.channelTokens : ws.sequence
+        let rows = masked ? positions * a.channelTokens : sequence
         for row in 0 ..< rows {
-            let dst = ws.posEmbed + row * d
+            let dst = posEmbed + row * d
             if row == newCls {
                 // ChannelVim adds no position embedding to its class token.
                 if a.perChannelTokens { dst.update(repeating: 0, count: d) } else { dst.update(from: weights.posEmbed + clsRow * d, count: d) }

@@ -1,0 +1,164 @@
+import FastVimEngine
+
+/// FastVim's and Vim's forward pass as launches on a `KernelDevice`: the CPU engine's
+/// stages, in its order and layouts, with the GEMMs on the device's BLAS. Activations live
+/// in one arena allocated at creation; the weights were uploaded once for the model.
+public final class DeviceForwardPass: ForwardPass {
+    public let plan: ForwardPlan
+    public var batch: Int { plan.batch }
+    public var height: Int { plan.height }
+    public var width: Int { plan.width }
+    public var activationBytes: Int { plan.arena.totalBytes }
+
+    let device: any KernelDevice
+    let weights: DeviceWeights
+    private let memory: DeviceAllocations
+    private let base: DevicePointer
+    /// Norm epsilon of RMSNorm and the post-SSM LayerNorm, as the CPU engine.
+    static let epsilon: Float = 1e-5
+
+    init(model: VisionMamba, weights: DeviceWeights, device: any KernelDevice, batch: Int, height: Int, width: Int) throws {
+        plan = ForwardPlan(architecture: model.architecture, batch: batch, height: height, width: width)
+        self.device = device
+        self.weights = weights
+        memory = DeviceAllocations(device)
+        base = try memory.allocate(bytes: max(plan.arena.totalBytes, 256))
+        let position = try model.positionEmbedding(height: height, width: width)
+        let target = buffer("position")
+        try position.withUnsafeBytes { bytes in try device.upload(bytes, to: target) }
+    }
+
+    func buffer(_ name: String) -> DevicePointer {
+        guard let b = plan.arena.buffer(name) else { preconditionFailure("no arena buffer \(name)") }
+        return DevicePointer(address: base.address + UInt64(b.offset))
+    }
+
+    public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
+        let a = plan.architecture
+        try device.upload(UnsafeRawBufferPointer(start: input, count: batch * a.inChannels * height * width * 4), to: buffer("input"))
+        try enqueue()
+        if let features {
+            try device.download(buffer("features"), into: UnsafeMutableRawBufferPointer(start: features, count: batch * a.embedDim * 4))
+        }
+        if let logits, a.numClasses > 0 {
+            try device.download(buffer("logits"), into: UnsafeMutableRawBufferPointer(start: logits, count: batch * a.numClasses * 4))
+        }
+        try device.synchronize()
+    }
+
+    /// Every launch of one pass, from the uploaded input to features and logits; queued on
+    /// the device without waiting (so it can also be captured as a CUDA graph).
+    func enqueue() throws(CUDAError) {
+        let a = plan.architecture
+        let (b, s, d) = (batch, plan.sequence, a.embedDim)
+        try embed()
+        for (i, block) in weights.blocks.enumerated() {
+            // Block 0 reads the embedding from the residual stream; later blocks add their mixer's output first.
+            try launch(CUDAKernel.addRMSNorm, .perRow(b * s), [
+                .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(block.norm),
+                .int(d), .flag(i > 0), .float(Self.epsilon),
+            ])
+            let view = plan.mixerView(block: i)
+            if view.transposed {
+                try transpose(buffer("permuted"), buffer("normed"), toColumnMajor: true)
+                try mixer(block, view, input: buffer("permuted"), output: buffer("permuted"))
+                try transpose(buffer("hidden"), buffer("permuted"), toColumnMajor: false)
+            } else {
+                try mixer(block, view, input: buffer("normed"), output: buffer("hidden"))
+            }
+        }
+        try launch(CUDAKernel.addRMSNorm, .perRow(b * s), [
+            .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(weights.normF),
+            .int(d), .flag(true), .float(Self.epsilon),
+        ])
+        let (first, count) = plan.featureTokens
+        try launch(CUDAKernel.meanTokens, .elementwise(b * d), [
+            .pointer(buffer("features")), .pointer(buffer("normed")), .int(b), .int(s), .int(d), .int(first), .int(count),
+        ])
+        if let head = weights.headWeight, let bias = weights.headBias {
+            try device.gemmNT(out: buffer("logits"), ldOut: a.numClasses, a: buffer("features"), lda: d, b: head, ldb: d,
+                              m: b, n: a.numClasses, k: d, accumulate: false)
+            try addBias(buffer("logits"), bias, rows: b, cols: a.numClasses)
+        }
+    }
+
+    /// im2col + GEMM into `patches`, then bias, channel and position embeddings and the
+    /// class token, written to the residual stream.
+    private func embed() throws(CUDAError) {
+        let a = plan.architecture, d = a.embedDim
+        let planes = batch * a.channelTokens
+        let patchLength = a.kernelChannels * a.patchSize * a.patchSize
+        let rows = plan.batch * plan.tokens
+        try launch(CUDAKernel.patchEmbedIm2col, .elementwise(rows * patchLength), [
+            .pointer(buffer("columns")), .pointer(buffer("input")), .int(planes), .int(a.kernelChannels), .int(height), .int(width),
+            .int(a.patchSize), .int(a.stride), .int(plan.grid.rows), .int(plan.grid.cols),
+        ])
+        try device.gemmNT(out: buffer("patches"), ldOut: d, a: buffer("columns"), lda: patchLength, b: weights.patchWeight,
+                          ldb: patchLength, m: rows, n: d, k: patchLength, accumulate: false)
+        try launch(CUDAKernel.embedAssemble, .elementwise(batch * plan.sequence * d), [
+            .pointer(buffer("residual")), .pointer(buffer("patches")), .pointer(weights.patchBias), .pointer(buffer("position")),
+            .pointer(weights.classToken), .pointer(weights.channelEmbed), .int(batch), .int(plan.grid.count), .int(a.channelTokens),
+            .flag(a.scanOrder == .channelFirst), .int(plan.sequence), .int(d), .int(a.hasClassToken ? plan.tokens / 2 : -1),
+        ])
+    }
+
+    private func transpose(_ out: DevicePointer, _ x: DevicePointer, toColumnMajor: Bool) throws(CUDAError) {
+        let a = plan.architecture
+        let inner = a.perChannelTokens && a.scanOrder == .channelFirst ? a.channelTokens : 1
+        try launch(CUDAKernel.gridTranspose, .elementwise(batch * plan.sequence * a.embedDim), [
+            .pointer(out), .pointer(x), .int(batch), .int(plan.sequence), .int(a.channelTokens / inner), .int(plan.grid.rows),
+            .int(plan.grid.cols), .int(inner), .int(a.embedDim), .flag(toColumnMajor),
+        ])
+    }
+
+    /// One bidirectional mixer: in_proj, conv + SiLU (+ pooling), x_proj/dt_proj, the two
+    /// scans, the fused repeat/skip/combine/LayerNorm/gate, out_proj. `output` may be `input`.
+    private func mixer(_ w: DeviceWeights.Block, _ view: ForwardPlan.MixerView, input: DevicePointer,
+                       output: DevicePointer) throws(CUDAError) {
+        let a = plan.architecture
+        let (b, s, d, e, n, r) = (batch, plan.sequence, a.embedDim, a.innerDim, a.stateDim, a.dtRank)
+        let tokens = b * s, xw = r + 2 * n, steps = b * view.groups
+        try device.gemmNT(out: buffer("xz"), ldOut: 2 * e, a: input, lda: d, b: w.inProj, ldb: d, m: tokens, n: 2 * e, k: d,
+                          accumulate: false)
+        if let bias = w.inProjBias { try addBias(buffer("xz"), bias, rows: tokens, cols: 2 * e) }
+        let directions = [(w.forward, "_f", false), (w.backward, "_b", true)]
+        for (dir, suffix, reverse) in directions {
+            try launch(CUDAKernel.convSiLUPool, .elementwise(b * view.groups * e), [
+                .pointer(buffer("x" + suffix)), .pointer(a.pools ? buffer("pooled" + suffix) : nil), .pointer(buffer("xz")),
+                .pointer(dir.convT), .pointer(dir.convBias), .int(b), .int(s), .int(e), .int(a.convWidth), .flag(reverse),
+                .int(view.groups), .int(view.width), .int(view.interleave), .flag(a.collapse == .max), .float(a.scalingFactor),
+            ])
+            let u = a.pools ? buffer("pooled" + suffix) : buffer("x" + suffix)
+            let dbc = buffer("dbc" + suffix), delta = buffer("delta" + suffix)
+            try device.gemmNT(out: dbc, ldOut: xw, a: u, lda: e, b: dir.xProj, ldb: e, m: steps, n: xw, k: e, accumulate: false)
+            try device.gemmNT(out: delta, ldOut: e, a: dbc, lda: xw, b: dir.dtProj, ldb: r, m: steps, n: e, k: r, accumulate: false)
+            try launch(CUDAKernel.softplusBias, .elementwise(steps * e), [.pointer(delta), .pointer(dir.dtBias), .long(steps), .int(e)])
+            let scanArguments: [KernelArgument] = [
+                .pointer(buffer("y" + suffix)), .pointer(u), .pointer(delta), .pointer(dir.a), .pointer(dbc), .int(b),
+                .int(view.groups), .int(e), .int(n), .int(xw), .int(r), .flag(reverse),
+            ]
+            if plan.usesLaneScan {
+                try launch(CUDAKernel.selectiveScanLanes, .elementwise(b * e * n), scanArguments)
+            } else {
+                try launch(CUDAKernel.selectiveScan, .elementwise(b * e), scanArguments)
+            }
+        }
+        try launch(CUDAKernel.combineNormGate, .perRow(tokens), [
+            .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
+            .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
+            .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .int(s), .int(e), .int(view.groups), .int(view.width),
+            .int(view.interleave), .float(Self.epsilon),
+        ])
+        try device.gemmNT(out: output, ldOut: d, a: buffer("gated"), lda: e, b: w.outProj, ldb: e, m: tokens, n: d, k: e,
+                          accumulate: false)
+        if let bias = w.outProjBias { try addBias(output, bias, rows: tokens, cols: d) }
+    }
+
+    private func addBias(_ x: DevicePointer, _ bias: DevicePointer, rows: Int, cols: Int) throws(CUDAError) {
+        try launch(CUDAKernel.addRowBias, .elementwise(rows * cols), [.pointer(x), .pointer(bias), .long(rows), .int(cols)])
+    }
+
+    private func launch(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError) {
+        try device.launch(kernel, shape, arguments)
+    }
+}

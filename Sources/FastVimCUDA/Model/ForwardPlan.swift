@@ -1,0 +1,74 @@
+import FastVimEngine
+
+/// The shapes of one forward pass (a model, a batch, an input size) and the device buffers
+/// it needs, laid out in one arena: everything the launches need that the host can work
+/// out without a device, so it is unit-tested here.
+public struct ForwardPlan: Sendable, Equatable {
+    public let architecture: Architecture
+    public let batch: Int
+    public let height: Int
+    public let width: Int
+    public let grid: Grid
+    /// Patch tokens per image (grid positions times tokens per position).
+    public let tokens: Int
+    /// Tokens per image in the residual stream, the class token included.
+    public let sequence: Int
+    /// Scan steps per image: pooled rows/columns (FastVim) or every token (Vim); the largest over blocks.
+    public let maxGroups: Int
+    public let arena: DeviceArena
+
+    public init(architecture a: Architecture, batch: Int, height: Int, width: Int) {
+        self.architecture = a
+        self.batch = batch
+        self.height = height
+        self.width = width
+        grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
+        tokens = grid.count * a.channelTokens
+        sequence = tokens + (a.hasClassToken ? 1 : 0)
+        maxGroups = a.pools ? max(grid.rows, grid.cols) * a.channelTokens : sequence
+        let (b, s, g, d, e) = (batch, sequence, maxGroups, a.embedDim, a.innerDim)
+        let xw = a.dtRank + 2 * a.stateDim
+        let patchLength = a.kernelChannels * a.patchSize * a.patchSize
+        // Vim scans the conv output itself: no pooled copies.
+        let pooled = a.pools ? b * g * e : 0
+        arena = DeviceArena(floats: [
+            ("input", b * a.inChannels * height * width), ("columns", b * tokens * patchLength), ("patches", b * tokens * d),
+            ("position", s * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
+            ("permuted", a.pools ? b * s * d : 0), ("xz", b * s * 2 * e), ("x_f", b * s * e), ("x_b", b * s * e),
+            ("pooled_f", pooled), ("pooled_b", pooled), ("dbc_f", b * g * xw), ("dbc_b", b * g * xw),
+            ("delta_f", b * g * e), ("delta_b", b * g * e), ("y_f", b * g * e), ("y_b", b * g * e), ("gated", b * s * e),
+            ("features", b * d), ("logits", b * max(a.numClasses, 1)),
+        ])
+    }
+
+    /// How the mixer of block `index` sees the sequence: FastVim's odd blocks run on the
+    /// transposed grid; a run (pooled to one scan step) is a row of that view, every
+    /// `interleave`-th token for Channel-First channel models; Vim scans every token.
+    public struct MixerView: Sendable, Equatable {
+        public let transposed: Bool
+        public let groups: Int
+        public let width: Int
+        public let interleave: Int
+    }
+
+    public func mixerView(block index: Int) -> MixerView {
+        let a = architecture
+        guard a.pools else { return MixerView(transposed: false, groups: sequence, width: 1, interleave: 1) }
+        let transposed = index % 2 == 1
+        let (viewRows, viewCols) = transposed ? (grid.cols, grid.rows) : (grid.rows, grid.cols)
+        let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
+        return MixerView(transposed: transposed, groups: viewRows * a.channelTokens, width: viewCols,
+                         interleave: channelFirst ? a.channelTokens : 1)
+    }
+
+    /// Tokens the final features average: all of them (FastVim), or the class token (Vim).
+    public var featureTokens: (first: Int, count: Int) {
+        architecture.hasClassToken ? (tokens / 2, 1) : (0, sequence)
+    }
+
+    /// The lane-per-state scan needs a power-of-two state size within a warp.
+    public var usesLaneScan: Bool {
+        let n = architecture.stateDim
+        return n > 0 && n <= 32 && n & (n - 1) == 0
+    }
+}

@@ -1,0 +1,57 @@
+import FastVimEngine
+import Foundation
+
+/// A `ComputeBackend` over a `KernelDevice`: the CUDA backend when the device is a GPU.
+/// Each model's weights go up once, on its first pass; passes share the device one at a
+/// time (one stream: a lock keeps two batchers' launches and downloads from interleaving).
+public final class KernelBackend: ComputeBackend, @unchecked Sendable {
+    public let name: String
+    public let summary: String
+    public let device: any KernelDevice
+    private let lock = NSLock()
+    private var uploaded: [ObjectIdentifier: (model: VisionMamba, weights: DeviceWeights)] = [:]
+
+    public init(name: String, device: any KernelDevice) {
+        self.name = name
+        self.device = device
+        summary = device.summary
+    }
+
+    public func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass {
+        try lock.withLock {
+            let weights = try weights(for: model)
+            let pass = try DeviceForwardPass(model: model, weights: weights, device: device, batch: batch, height: height, width: width)
+            return SerializedPass(pass, lock: lock)
+        }
+    }
+
+    /// Bytes of weights uploaded so far, all models together.
+    public var weightBytes: Int { lock.withLock { uploaded.values.reduce(0) { $0 + $1.weights.bytes } } }
+
+    private func weights(for model: VisionMamba) throws -> DeviceWeights {
+        if let w = uploaded[ObjectIdentifier(model)] { return w.weights }
+        let w = try DeviceWeights(model, on: device)
+        uploaded[ObjectIdentifier(model)] = (model, w)
+        return w
+    }
+}
+
+/// A device pass that holds the backend's lock while it runs.
+final class SerializedPass: ForwardPass {
+    let pass: DeviceForwardPass
+    let lock: NSLock
+
+    init(_ pass: DeviceForwardPass, lock: NSLock) {
+        self.pass = pass
+        self.lock = lock
+    }
+
+    var batch: Int { pass.batch }
+    var height: Int { pass.height }
+    var width: Int { pass.width }
+    var activationBytes: Int { pass.activationBytes }
+
+    func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
+        try lock.withLock { try pass.run(input: input, logits: logits, features: features) }
+    }
+}

@@ -1,0 +1,58 @@
+/// Where forward passes run. The CPU engine is one backend; the CUDA backend (FastVimCUDA)
+/// is another. Batcher, classifier, server and benchmark talk to this interface only, so
+/// they work unchanged on either.
+public protocol ComputeBackend: AnyObject, Sendable {
+    /// "cpu", "cuda:0", ...: what reports and metrics call it.
+    var name: String { get }
+    /// One line for logs: the device and how it computes.
+    var summary: String { get }
+    /// Buffers (and, on a device, uploaded weights) for batches of `batch` images of
+    /// height x width. A pass is used by one thread at a time.
+    func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass
+}
+
+/// A model's forward pass for one input shape, its activation memory allocated once.
+public protocol ForwardPass: AnyObject {
+    var batch: Int { get }
+    var height: Int { get }
+    var width: Int { get }
+    /// Activation memory held (host RAM on the CPU, device memory on a GPU), in bytes.
+    var activationBytes: Int { get }
+    /// images (batch, C, H, W) in, logits (batch, classes) out when the model has a head
+    /// and `logits` is given, pooled features (batch, D) when `features` is given.
+    func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws
+}
+
+/// The CPU engine: OpenBLAS GEMMs and the engine's SIMD kernels over `Parallel`'s threads.
+public final class CPUBackend: ComputeBackend {
+    public static let shared = CPUBackend()
+    public let name = "cpu"
+    public var summary: String { "cpu (\(Parallel.width) threads, OpenBLAS)" }
+
+    public init() {}
+
+    public func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass {
+        CPUForwardPass(model: model, workspace: try model.makeWorkspace(batch: batch, height: height, width: width))
+    }
+}
+
+/// A workspace and the model it was made for.
+public final class CPUForwardPass: ForwardPass {
+    public let model: VisionMamba
+    public let workspace: Workspace
+
+    init(model: VisionMamba, workspace: Workspace) {
+        self.model = model
+        self.workspace = workspace
+    }
+
+    public var batch: Int { workspace.batch }
+    public var height: Int { workspace.height }
+    public var width: Int { workspace.width }
+    public var activationBytes: Int { workspace.byteCount }
+
+    public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
+        model.forward(workspace, input: input, logits: model.architecture.numClasses > 0 ? logits : nil)
+        features?.update(from: workspace.features, count: batch * model.architecture.embedDim)
+    }
+}
