@@ -7,7 +7,7 @@ import FastVimImages
 public final class Classifier {
     public let bundle: ModelBundle
     public let maxBatch: Int
-    private var workspaces: [Int: Workspace] = [:]
+    private var passes: [Int: any ForwardPass] = [:]
     private var input: [Float]
     private var logits: [Float]
 
@@ -28,18 +28,18 @@ public final class Classifier {
     }
 
     /// Runs the first `count` slots; returns their logits, (count, classes) flattened.
-    public func run(count: Int) throws(CheckpointError) -> ArraySlice<Float> {
+    public func run(count: Int) throws -> ArraySlice<Float> {
         precondition(count > 0 && count <= maxBatch)
-        let ws: Workspace
-        if let cached = workspaces[count] {
-            ws = cached
+        let pass: any ForwardPass
+        if let cached = passes[count] {
+            pass = cached
         } else {
-            ws = try bundle.model.makeWorkspace(batch: count, height: bundle.inputHeight, width: bundle.inputWidth)
-            workspaces[count] = ws
+            pass = try bundle.backend.makePass(for: bundle.model, batch: count, height: bundle.inputHeight, width: bundle.inputWidth)
+            passes[count] = pass
         }
-        input.withUnsafeBufferPointer { inp in
-            logits.withUnsafeMutableBufferPointer { out in
-                bundle.model.forward(ws, input: inp.baseAddress!, logits: out.baseAddress!)
+        try input.withUnsafeBufferPointer { inp in
+            try logits.withUnsafeMutableBufferPointer { out in
+                try pass.run(input: inp.baseAddress!, logits: out.baseAddress!, features: nil)
             }
         }
         return logits[0 ..< count * bundle.model.architecture.numClasses]

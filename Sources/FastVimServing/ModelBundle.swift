@@ -26,11 +26,15 @@ public final class ModelBundle: Sendable {
     public let normalization: ChannelNormalization
     public let checkpointPath: String
     public let configPath: String?
+    /// Where its forward passes run: the CPU engine, or a GPU.
+    public let backend: any ComputeBackend
 
     /// Labels come from `labelsPath`, else the config, else the ImageNet-1k list for
     /// 1000-class models.
     public init(checkpoint: String, config: String? = nil, weights: WeightsChoice = .auto, labelsPath: String? = nil,
-                limits: DecodeLimits = .default, name: String? = nil) throws(BundleError) {
+                limits: DecodeLimits = .default, name: String? = nil,
+                backend: any ComputeBackend = CPUBackend.shared) throws(BundleError) {
+        self.backend = backend
         do {
             let (cfg, cfgPath) = try ModelConfig.locate(explicit: config, checkpoint: checkpoint)
             model = try VisionMamba(checkpoint: try Checkpoint(path: checkpoint, weights: weights), config: cfg)

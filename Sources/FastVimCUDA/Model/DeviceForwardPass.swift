@@ -46,6 +46,17 @@ public final class DeviceForwardPass: ForwardPass {
         try device.synchronize()
     }
 
+    public func load(input: UnsafePointer<Float>) throws {
+        let a = plan.architecture
+        try device.upload(UnsafeRawBufferPointer(start: input, count: batch * a.inChannels * height * width * 4), to: buffer("input"))
+        try device.synchronize()
+    }
+
+    public func runLoaded() throws {
+        try enqueue()
+        try device.synchronize()
+    }
+
     /// Every launch of one pass, from the uploaded input to features and logits; queued on
     /// the device without waiting (so it can also be captured as a CUDA graph).
     func enqueue() throws(CUDAError) {

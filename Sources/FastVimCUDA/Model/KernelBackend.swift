@@ -25,6 +25,32 @@ public final class KernelBackend: ComputeBackend, @unchecked Sendable {
         }
     }
 
+    /// FastVim-T's in_proj at batch 128 (a GPU needs the large batch to fill up), timed
+    /// around a synchronize after a warm-up call.
+    public func referenceGemmRate() throws -> Double {
+        try lock.withLock {
+            let (m, n, k) = (128 * 196, 768, 192)
+            let memory = DeviceAllocations(device)
+            let a = try memory.upload([Float](repeating: 0.5, count: m * k))
+            let b = try memory.upload([Float](repeating: 0.25, count: n * k))
+            let c = try memory.allocate(bytes: m * n * 4)
+            try device.gemmNT(out: c, ldOut: n, a: a, lda: k, b: b, ldb: k, m: m, n: n, k: k, accumulate: false)
+            try device.synchronize()
+            var runs = 0
+            let start = DispatchTime.now().uptimeNanoseconds
+            var elapsed = 0.0
+            repeat {
+                for _ in 0 ..< 10 {
+                    try device.gemmNT(out: c, ldOut: n, a: a, lda: k, b: b, ldb: k, m: m, n: n, k: k, accumulate: false)
+                }
+                try device.synchronize()
+                runs += 10
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            } while elapsed < 0.3
+            return Double(m * n * k) * Double(runs) / elapsed / 1e9
+        }
+    }
+
     /// Bytes of weights uploaded so far, all models together.
     public var weightBytes: Int { lock.withLock { uploaded.values.reduce(0) { $0 + $1.weights.bytes } } }
 
@@ -54,4 +80,7 @@ final class SerializedPass: ForwardPass {
     func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
         try lock.withLock { try pass.run(input: input, logits: logits, features: features) }
     }
+
+    func load(input: UnsafePointer<Float>) throws { try lock.withLock { try pass.load(input: input) } }
+    func runLoaded() throws { try lock.withLock { try pass.runLoaded() } }
 }

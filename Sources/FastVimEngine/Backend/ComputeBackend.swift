@@ -9,6 +9,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
     /// Buffers (and, on a device, uploaded weights) for batches of `batch` images of
     /// height x width. A pass is used by one thread at a time.
     func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass
+    /// GFLOP/s (multiply-add = 1 FLOP) of this backend's sgemm on FastVim-T's in_proj shape:
+    /// what a benchmark compares the whole model's FLOP rate with.
+    func referenceGemmRate() throws -> Double
 }
 
 /// A model's forward pass for one input shape, its activation memory allocated once.
@@ -21,6 +24,10 @@ public protocol ForwardPass: AnyObject {
     /// images (batch, C, H, W) in, logits (batch, classes) out when the model has a head
     /// and `logits` is given, pooled features (batch, D) when `features` is given.
     func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws
+    /// For benchmarks: keeps a copy of `input` where the pass computes (device memory on a GPU)...
+    func load(input: UnsafePointer<Float>) throws
+    /// ...and runs it there, with no host transfers, until the pass has finished.
+    func runLoaded() throws
 }
 
 /// The CPU engine: OpenBLAS GEMMs and the engine's SIMD kernels over `Parallel`'s threads.
@@ -34,6 +41,8 @@ public final class CPUBackend: ComputeBackend {
     public func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass {
         CPUForwardPass(model: model, workspace: try model.makeWorkspace(batch: batch, height: height, width: width))
     }
+
+    public func referenceGemmRate() throws -> Double { ResolutionBenchmark.sgemmRate() }
 }
 
 /// A workspace and the model it was made for.
@@ -54,5 +63,23 @@ public final class CPUForwardPass: ForwardPass {
     public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
         model.forward(workspace, input: input, logits: model.architecture.numClasses > 0 ? logits : nil)
         features?.update(from: workspace.features, count: batch * model.architecture.embedDim)
+    }
+
+    private var loaded: [Float] = []
+    private var loadedLogits: [Float] = []
+
+    public func load(input: UnsafePointer<Float>) throws {
+        let a = model.architecture
+        loaded = Array(UnsafeBufferPointer(start: input, count: batch * a.inChannels * height * width))
+        loadedLogits = [Float](repeating: 0, count: batch * max(a.numClasses, 1))
+    }
+
+    public func runLoaded() throws {
+        let head = model.architecture.numClasses > 0
+        loaded.withUnsafeBufferPointer { inp in
+            loadedLogits.withUnsafeMutableBufferPointer { out in
+                model.forward(workspace, input: inp.baseAddress!, logits: head ? out.baseAddress! : nil)
+            }
+        }
     }
 }

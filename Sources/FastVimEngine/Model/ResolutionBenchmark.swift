@@ -30,42 +30,38 @@ public struct BenchmarkMeasurement: Sendable, Codable {
 
 public enum ResolutionBenchmark {
     /// Times `iterations` passes after `warmup` untimed ones; `shouldStop` is polled between
-    /// passes (the server stops a benchmark when inference traffic arrives).
+    /// passes (the server stops a benchmark when inference traffic arrives). The input is
+    /// loaded where the backend computes first: a GPU's timings leave out host transfers.
+    /// The per-stage breakdown needs the CPU engine's profiler; other backends report none.
     public static func measure(_ model: VisionMamba, name: String, resolution: Int, batch: Int, warmup: Int, iterations: Int,
-                               shouldStop: () -> Bool = { false }) throws(CheckpointError) -> BenchmarkMeasurement? {
+                               backend: any ComputeBackend = CPUBackend.shared,
+                               shouldStop: () -> Bool = { false }) throws -> BenchmarkMeasurement? {
         let a = model.architecture
-        let ws = try model.makeWorkspace(batch: batch, height: resolution, width: resolution)
+        let pass = try backend.makePass(for: model, batch: batch, height: resolution, width: resolution)
         var state: UInt32 = 12345
         let input = (0 ..< batch * a.inChannels * resolution * resolution).map { _ -> Float in
             state = state &* 1_664_525 &+ 1_013_904_223
             return Float(state >> 8) / Float(1 << 24) * 4 - 2
         }
-        var logits = [Float](repeating: 0, count: batch * max(a.numClasses, 1))
+        try input.withUnsafeBufferPointer { try pass.load(input: $0.baseAddress!) }
         var seconds: [Double] = []
-        var stopped = false
         var breakdown: [String: Double] = [:]
-        input.withUnsafeBufferPointer { inp in
-            logits.withUnsafeMutableBufferPointer { out in
-                let head = a.numClasses > 0 ? out.baseAddress : nil
-                for i in 0 ..< warmup + iterations {
-                    if shouldStop() {
-                        stopped = true
-                        return
-                    }
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    model.forward(ws, input: inp.baseAddress!, logits: head)
-                    if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
-                }
-                let profile = StageProfile()
-                ws.profile = profile
-                model.forward(ws, input: inp.baseAddress!, logits: head)
-                ws.profile = nil
-                for (stage, ms) in profile.millisecondsPerPass {
-                    breakdown[stage.rawValue] = stage == .patchEmbed || stage == .head ? ms : ms / Double(a.depth)
-                }
+        for i in 0 ..< warmup + iterations {
+            if shouldStop() { return nil }
+            let start = DispatchTime.now().uptimeNanoseconds
+            try pass.runLoaded()
+            if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        }
+        if let cpu = pass as? CPUForwardPass {
+            let profile = StageProfile()
+            cpu.workspace.profile = profile
+            try pass.runLoaded()
+            cpu.workspace.profile = nil
+            for (stage, ms) in profile.millisecondsPerPass {
+                breakdown[stage.rawValue] = stage == .patchEmbed || stage == .head ? ms : ms / Double(a.depth)
             }
         }
-        if stopped || seconds.isEmpty { return nil }
+        if seconds.isEmpty { return nil }
         seconds.sort()
         let median = seconds.count % 2 == 1 ? seconds[seconds.count / 2] : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2
         let b = Double(batch)
@@ -77,7 +73,7 @@ public enum ResolutionBenchmark {
             model: name, family: a.family.rawValue, resolution: resolution, batch: batch, iterations: seconds.count,
             imagesPerSecond: b / median, imagesPerSecondMin: b / seconds.last!, imagesPerSecondMax: b / seconds.first!,
             msPerImage: median * 1000 / b, gflops: flops / 1e9, gflopsPerSecond: flops * b / median / 1e9,
-            peakMemoryBytes: ws.byteCount + weightBytes, processPeakRSSBytes: Int(usage.ru_maxrss) * 1024,
+            peakMemoryBytes: pass.activationBytes + weightBytes, processPeakRSSBytes: Int(usage.ru_maxrss) * 1024,
             speedupOverVimPercent: nil, breakdown: breakdown)
     }
 

@@ -90,7 +90,7 @@ public final class ModelWorker: @unchecked Sendable {
     }
 
     private func run() {
-        var workspaces: [String: Workspace] = [:]
+        var passes: [String: any ForwardPass] = [:]
         let classes = bundle.model.architecture.numClasses
         let d = bundle.model.architecture.embedDim
         while true {
@@ -100,25 +100,27 @@ public final class ModelWorker: @unchecked Sendable {
             let key = "\(images)x\(first.height)x\(first.width)"
             let start = Clock.now()
             do {
-                let ws: Workspace
-                if let cached = workspaces[key] {
-                    ws = cached
+                let pass: any ForwardPass
+                if let cached = passes[key] {
+                    pass = cached
                 } else {
-                    ws = try bundle.model.makeWorkspace(batch: images, height: first.height, width: first.width)
                     // Keep a handful of shapes; odd sizes from OIP clients must not pile up memory.
-                    if workspaces.count >= 16 { workspaces.removeAll() }
-                    workspaces[key] = ws
+                    if passes.count >= 16 { passes.removeAll() }
+                    pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
+                    passes[key] = pass
                 }
                 var input = [Float]()
                 input.reserveCapacity(images * first.input.count / max(first.images, 1))
                 for job in batch { input += job.input }
                 var logits = [Float](repeating: 0, count: images * max(classes, 1))
-                input.withUnsafeBufferPointer { inp in
-                    logits.withUnsafeMutableBufferPointer { out in
-                        bundle.model.forward(ws, input: inp.baseAddress!, logits: classes > 0 ? out.baseAddress! : nil)
+                var features = [Float](repeating: 0, count: images * d)
+                try input.withUnsafeBufferPointer { inp in
+                    try logits.withUnsafeMutableBufferPointer { out in
+                        try features.withUnsafeMutableBufferPointer { f in
+                            try pass.run(input: inp.baseAddress!, logits: classes > 0 ? out.baseAddress! : nil, features: f.baseAddress!)
+                        }
                     }
                 }
-                let features = ws.pooledFeatures(embedDim: d)
                 let elapsed = Clock.now() - start
                 onBatch?(images, Double(elapsed) / 1e9)
                 statistics.withLock { s in

@@ -32,7 +32,7 @@ public struct BenchmarkPlan: Sendable {
         public var description: String {
             switch self {
             case let .unknownModel(m): "unknown model \(m): use \(StandardModel.names.joined(separator: ", ")) or a served model (fastvim bench also takes checkpoint paths)"
-            case let .device(d): "device \(d) is not available in this build (cpu only)"
+            case let .device(d): "device \(d) is not the one this process runs on"
             case let .invalid(s): s
             case .interrupted: "benchmark interrupted by inference traffic"
             }
@@ -40,7 +40,6 @@ public struct BenchmarkPlan: Sendable {
     }
 
     public func validate() throws(PlanError) {
-        guard device == "cpu" else { throw .device(device) }
         guard !models.isEmpty, !resolutions.isEmpty else { throw .invalid("no models or resolutions") }
         guard resolutions.allSatisfy({ (16 ... 4096).contains($0) }) else { throw .invalid("resolutions must be 16 to 4096 px") }
         guard (1 ... 256).contains(batch), (0 ... 100).contains(warmup), (1 ... 1000).contains(iterations) else {
@@ -50,13 +49,15 @@ public struct BenchmarkPlan: Sendable {
 
     /// `resolve` maps a name that is not a standard configuration to a model (a served
     /// model, a checkpoint path); nil means unknown.
-    public func run(resolve: (String) throws -> VisionMamba? = { _ in nil }, shouldStop: () -> Bool = { false },
-                    progress: (BenchmarkMeasurement) -> Void = { _ in }) throws -> Report {
+    public func run(on backend: any ComputeBackend = CPUBackend.shared, resolve: (String) throws -> VisionMamba? = { _ in nil },
+                    shouldStop: () -> Bool = { false }, progress: (BenchmarkMeasurement) -> Void = { _ in }) throws -> Report {
         try validate()
+        // "cuda" names the first GPU, as --device does.
+        guard device == backend.name || (device == "cuda" && backend.name == "cuda:0") else { throw PlanError.device(device) }
         let started = Date()
         var results: [BenchmarkMeasurement] = []
         var truncated = false
-        let sgemm = ResolutionBenchmark.sgemmRate()
+        let sgemm = try backend.referenceGemmRate()
         outer: for name in models {
             var model: VisionMamba?
             for size in resolutions {
@@ -75,7 +76,7 @@ public struct BenchmarkPlan: Sendable {
                     }
                 }
                 guard let m = try ResolutionBenchmark.measure(model!, name: name, resolution: size, batch: batch, warmup: warmup,
-                                                              iterations: iterations, shouldStop: shouldStop)
+                                                              iterations: iterations, backend: backend, shouldStop: shouldStop)
                 else { throw PlanError.interrupted }
                 results.append(m)
                 progress(m)
@@ -89,6 +90,6 @@ public struct BenchmarkPlan: Sendable {
                 results[i].speedupOverVimPercent = (results[i].imagesPerSecond / vim.imagesPerSecond - 1) * 100
             }
         }
-        return Report(device: device, threads: Parallel.width, sgemmGflopsPerSecond: sgemm, truncated: truncated, results: results)
+        return Report(device: backend.name, threads: Parallel.width, sgemmGflopsPerSecond: sgemm, truncated: truncated, results: results)
     }
 }
