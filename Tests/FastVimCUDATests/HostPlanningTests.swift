@@ -1,19 +1,42 @@
 import FastVimCUDA
+import FastVimEngine
 import Testing
 
 /// Host-side logic of the CUDA backend, checked without a GPU.
 @Suite struct HostPlanningTests {
-    @Test func arenaBuffersAreAlignedAndDisjoint() {
+    static func architecture(_ name: String) throws -> Architecture {
+        try VisionMamba(checkpoint: try Checkpoint(random: try #require(StandardModel(name: name)))).architecture
+    }
+
+    @Test func arenaBuffersAreAlignedAndDisjoint() throws {
         // FastVim-T, batch 8, 224 px: 196 tokens, 14 scan steps.
-        let arena = DeviceArena.forwardPass(batch: 8, inputFloats: 3 * 224 * 224, tokens: 196, patches: 196, groups: 14, embedDim: 192, innerDim: 384,
-                                            stateDim: 16, dtRank: 12, patchLength: 3 * 16 * 16, classes: 1000)
+        let plan = ForwardPlan(architecture: try Self.architecture("fastvim-t"), batch: 8, height: 224, width: 224)
+        let arena = plan.arena
         for b in arena.buffers { #expect(b.offset % DeviceArena.alignment == 0, "\(b.name) at \(b.offset)") }
         for (x, y) in zip(arena.buffers, arena.buffers.dropFirst()) { #expect(x.offset + x.bytes <= y.offset) }
         let last = arena.buffers.last!
         #expect(arena.totalBytes >= last.offset + last.bytes && arena.totalBytes - (last.offset + last.bytes) < DeviceArena.alignment)
+        #expect(plan.sequence == 196 && plan.maxGroups == 14 && plan.usesLaneScan)
         #expect(arena.buffer("xz")?.bytes == 8 * 196 * 2 * 384 * 4)
         #expect(arena.buffer("dbc_f")?.bytes == 8 * 14 * 44 * 4)
         #expect(arena.buffer("input")?.bytes == 8 * 3 * 224 * 224 * 4)
+        #expect(arena.buffer("logits")?.bytes == 8 * 1000 * 4)
+    }
+
+    /// FastVim alternates row and column views; Vim scans every token, class token included.
+    @Test func mixerViewsFollowTheModel() throws {
+        let fast = ForwardPlan(architecture: try Self.architecture("fastvim-t"), batch: 2, height: 224, width: 448)
+        #expect(fast.grid.rows == 14 && fast.grid.cols == 28)
+        #expect(fast.mixerView(block: 0) == .init(transposed: false, groups: 14, width: 28, interleave: 1))
+        #expect(fast.mixerView(block: 1) == .init(transposed: true, groups: 28, width: 14, interleave: 1))
+        #expect(fast.maxGroups == 28 && fast.featureTokens == (0, 392))
+        let vim = ForwardPlan(architecture: try Self.architecture("vim-t"), batch: 2, height: 224, width: 224)
+        #expect(vim.sequence == 197 && vim.mixerView(block: 1) == .init(transposed: false, groups: 197, width: 1, interleave: 1))
+        #expect(vim.featureTokens == (98, 1))
+        #expect(vim.arena.buffer("pooled_f")?.bytes == 0 && vim.arena.buffer("permuted")?.bytes == 0)
+        let channels = ForwardPlan(architecture: try Self.architecture("fastchannelvim-s"), batch: 1, height: 224, width: 224)
+        let c = channels.architecture.inChannels
+        #expect(channels.mixerView(block: 0) == .init(transposed: false, groups: 14 * c, width: 14, interleave: c))
     }
 
     @Test func launchShapesCoverEveryElement() {

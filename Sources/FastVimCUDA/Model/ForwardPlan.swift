@@ -49,6 +49,10 @@ public struct ForwardPlan: Sendable, Equatable {
         public let groups: Int
         public let width: Int
         public let interleave: Int
+
+        public init(transposed: Bool, groups: Int, width: Int, interleave: Int) {
+            (self.transposed, self.groups, self.width, self.interleave) = (transposed, groups, width, interleave)
+        }
     }
 
     public func mixerView(block index: Int) -> MixerView {
