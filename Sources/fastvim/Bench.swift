@@ -24,8 +24,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated batch sizes (one report row per model, resolution and batch).")
     var batch = "1"
 
-    @Option(help: "Device (cpu).")
-    var device = "cpu"
+    @OptionGroup var device: DeviceOptions
 
     @Option(help: "Untimed warm-up passes per measurement.")
     var warmup = 1
@@ -46,17 +45,19 @@ struct Bench: ParsableCommand {
         if let threads { Parallel.setWidth(threads) }
         let batches = batch.split(separator: ",").compactMap { Int($0) }
         guard !batches.isEmpty else { throw ValidationError("--batch needs at least one size") }
+        let backend = try device.backend()
+        FileHandle.standardError.write(Data("fastvim bench on \(backend.summary)\n".utf8))
         var combined: BenchmarkPlan.Report?
         for b in batches {
             var plan = BenchmarkPlan()
             plan.models = models.split(separator: ",").map(String.init)
             plan.resolutions = resolutions.split(separator: ",").compactMap { Int($0) }
             plan.batch = b
-            plan.device = device
+            plan.device = backend.name
             plan.warmup = warmup
             plan.iterations = iterations
             plan.maxSeconds = maxSeconds
-            let report = try plan.run(resolve: { path in
+            let report = try plan.run(on: backend, resolve: { path in
                 FileManager.default.fileExists(atPath: path) ? try VisionMamba(path: path) : nil
             }, progress: { m in
                 FileHandle.standardError.write(Data(String(format: "%@ %d px batch %d: %.2f img/s\n", m.model, m.resolution, m.batch, m.imagesPerSecond).utf8))

@@ -8,6 +8,7 @@ struct Eval: ParsableCommand {
     )
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
 
     @Option(help: "ImageFolder root: one folder per class (named by label, or in class-index order when sorted).")
     var data: String
@@ -19,7 +20,7 @@ struct Eval: ParsableCommand {
     var json = false
 
     func run() throws {
-        let bundle = try model.bundle()
+        let bundle = try model.bundle(backend: try device.backend())
         guard bundle.model.architecture.numClasses > 0 else { throw ValidationError("this checkpoint has no classification head") }
         let classifier = Classifier(bundle: bundle, maxBatch: max(1, batchSize))
         let result = try Evaluation(directory: data).run(classifier) { path, error in

@@ -8,6 +8,7 @@ struct Features: ParsableCommand {
     )
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
 
     @Option(help: "safetensors file holding the input tensor.")
     var input: String
@@ -29,6 +30,8 @@ struct Features: ParsableCommand {
         let outShape: [Int]
         let features: [Float]
         if keep != nil || keepIndices != nil {
+            // The masked encoder (FastMaskVim) gathers kept tokens between embedding and blocks: CPU only for now.
+            guard !device.isCUDA else { throw ValidationError("masked encoding (--keep) runs on the CPU only") }
             var ids: [Int]
             if let keep {
                 ids = try file.integers(keep)
@@ -39,9 +42,12 @@ struct Features: ParsableCommand {
             features = try m.encodeMasked(input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids)
             outShape = [shape[0], ids.count / shape[0], d]
         } else {
-            let ws = try m.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3])
-            values.withUnsafeBufferPointer { m.forward(ws, input: $0.baseAddress!, logits: nil) }
-            features = ws.pooledFeatures(embedDim: d)
+            let pass = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3])
+            var out = [Float](repeating: 0, count: shape[0] * d)
+            try values.withUnsafeBufferPointer { inp in
+                try out.withUnsafeMutableBufferPointer { try pass.run(input: inp.baseAddress!, logits: nil, features: $0.baseAddress!) }
+            }
+            features = out
             outShape = [shape[0], d]
         }
         print("{\"shape\": \(outShape), \"features\": \(nestedJSON(features[...], outShape[...]))}")

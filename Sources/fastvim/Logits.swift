@@ -8,6 +8,7 @@ struct Logits: ParsableCommand {
     )
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
 
     @Option(help: "safetensors file holding the input tensor.")
     var input: String
@@ -19,8 +20,13 @@ struct Logits: ParsableCommand {
         let (m, _) = try model.load()
         let (values, shape) = try readImageTensor(try SafeTensorsFile(path: input), tensor, path: input,
                                                   channels: m.architecture.inChannels)
-        let logits = try m.logits(input: values, batch: shape[0], height: shape[2], width: shape[3])
         let c = m.architecture.numClasses
+        guard c > 0 else { throw ValidationError("this checkpoint is an encoder without a classification head: use fastvim features") }
+        let pass = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3])
+        var logits = [Float](repeating: 0, count: shape[0] * c)
+        try values.withUnsafeBufferPointer { inp in
+            try logits.withUnsafeMutableBufferPointer { try pass.run(input: inp.baseAddress!, logits: $0.baseAddress!, features: nil) }
+        }
         print("{\"shape\": [\(shape[0]), \(c)], \"logits\": \(nestedJSON(logits[...], [shape[0], c]))}")
     }
 }

@@ -38,7 +38,7 @@ struct ModelOptions: ParsableArguments {
         return (model, configPath)
     }
 
-    func bundle(labels: String? = nil) throws -> ModelBundle {
-        try ModelBundle(checkpoint: try checkpointPath(), config: config, weights: weights, labelsPath: labels)
+    func bundle(labels: String? = nil, backend: any ComputeBackend = CPUBackend.shared) throws -> ModelBundle {
+        try ModelBundle(checkpoint: try checkpointPath(), config: config, weights: weights, labelsPath: labels, backend: backend)
     }
 }

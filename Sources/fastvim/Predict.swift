@@ -7,6 +7,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify image files (JPEG, PNG).")
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
 
     @Option(name: .long, parsing: .upToNextOption, help: "Image files (JPEG, PNG).")
     var image: [String] = []
@@ -31,7 +32,7 @@ struct Predict: ParsableCommand {
     var batchSize = 8
 
     func run() throws {
-        let bundle = try model.bundle(labels: labels)
+        let bundle = try model.bundle(labels: labels, backend: try device.backend())
         guard bundle.model.architecture.numClasses > 0 else {
             throw ValidationError("this checkpoint has no classification head")
         }

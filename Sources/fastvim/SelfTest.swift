@@ -1,35 +1,55 @@
 import ArgumentParser
 import FastVimCUDA
+import FastVimEngine
 import Foundation
 
 struct SelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
-        abstract: "Check a device backend. CUDA: --compile-only compiles every kernel with NVRTC (no GPU needed)."
+        abstract: "Run every golden fixture on a device and compare with the reference logits.",
+        discussion: """
+        fp32 must agree within the fixtures' bound, 1e-4 · max(1, max |expected|), as on the CPU; \
+        tf32 and bf16 report how far they drift (their accuracy cost) without failing. \
+        --compile-only compiles every CUDA kernel with NVRTC and needs no GPU.
+        """
     )
 
-    @Option(help: "Device: cuda.")
-    var device = "cuda"
+    @OptionGroup var device: DeviceOptions
 
-    @Flag(name: .customLong("compile-only"), help: "Only compile the kernels (the GPU forward pass is not implemented yet).")
+    @Option(help: "Directory of the golden fixtures (default: FASTVIM_FIXTURES, else ../shared/fixtures).")
+    var fixtures: String?
+
+    @Flag(name: .customLong("compile-only"), help: "Only compile the CUDA kernels with NVRTC, for --arch (no GPU needed).")
     var compileOnly = false
 
-    @Option(help: "GPU architectures to compile for, comma-separated (e.g. sm_80,sm_90).")
+    @Option(help: "With --compile-only: GPU architectures, comma-separated (e.g. sm_80,sm_90).")
     var arch = "sm_80,sm_90"
 
-    @Option(name: .customLong("cuda-library-path"), help: "Directory holding libnvrtc (also FASTVIM_CUDA_LIBRARY_PATH).")
-    var cudaLibraryPath: String?
-
     func run() throws {
-        guard device == "cuda" || device.hasPrefix("cuda:") else { throw ValidationError("selftest knows the cuda device only") }
-        guard compileOnly else {
-            // Find the GPU first, so a machine without one or without the driver says so plainly.
-            let driver = try CUDADriver(directories: CUDALibraryPath.directories(explicit: cudaLibraryPath))
-            let gpu = try driver.device(device)
-            print("\(device): \(gpu.name), \(gpu.architecture), driver \(driver.library.path)")
-            throw ValidationError("the CUDA forward pass is not implemented yet: only --compile-only runs (try --arch \(gpu.architecture))")
+        if compileOnly { return try compileKernels() }
+        let backend = try device.backend()
+        print("device: \(backend.summary)")
+        let directory = fixtures ?? ProcessInfo.processInfo.environment["FASTVIM_FIXTURES"] ?? "../shared/fixtures"
+        let suite = try GoldenFixtures(directory: directory)
+        var failures = 0
+        for c in suite.cases {
+            do {
+                let o = try suite.run(c, on: backend)
+                let verdict = o.passed ? "ok   " : device.precision == .fp32 ? "FAIL " : "drift"
+                if !o.passed && device.precision == .fp32 { failures += 1 }
+                print(String(format: "%@ %-26@ max |diff| %.3g (bound %.3g), %.3f s", verdict, c.name, o.maxDifference, o.tolerance, o.seconds))
+            } catch {
+                failures += 1
+                print("FAIL  \(c.name): \(error)")
+            }
         }
-        let nvrtc = try NVRTC(directories: CUDALibraryPath.directories(explicit: cudaLibraryPath))
+        print(failures == 0 ? "all \(suite.cases.count) fixtures match" : "\(failures) of \(suite.cases.count) fixtures failed")
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func compileKernels() throws {
+        guard device.isCUDA else { throw ValidationError("--compile-only compiles the CUDA kernels: use it with --device cuda") }
+        let nvrtc = try NVRTC(directories: CUDALibraryPath.directories(explicit: device.cudaLibraryPath))
         print("NVRTC \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.library.path)")
         var failures = 0
         for architecture in arch.split(separator: ",").map(String.init) {

@@ -77,6 +77,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("benchmark-max-seconds"), help: "Start no new benchmark measurement after this many seconds.")
     var benchmarkMaxSeconds = 300.0
 
+    @OptionGroup var device: DeviceOptions
+
     @Option(name: .customLong("threads"), help: "Compute threads per forward pass (default: one per active core).")
     var threads: Int?
 
@@ -99,14 +101,16 @@ struct Serve: ParsableCommand {
         settings.maxQueueDelaySeconds = max(0, maxQueueDelayMs) / 1000
         settings.maxQueue = max(1, maxQueue)
 
+        let backend = try device.backend()
+        logger.info("forward passes run on \(backend.summary)")
         var served: [ServedModel] = []
         if checkpoint != nil || extraModels.isEmpty {
             let options = ModelOptions(checkpoint: checkpoint, config: config, weights: weights)
-            served.append(ServedModel(bundle: try options.bundle(), settings: settings))
+            served.append(ServedModel(bundle: try options.bundle(backend: backend), settings: settings))
         }
         for spec in extraModels {
             let (name, path, cfg) = try Self.parseModel(spec)
-            let bundle = try ModelBundle(checkpoint: path, config: cfg, weights: weights, name: name)
+            let bundle = try ModelBundle(checkpoint: path, config: cfg, weights: weights, name: name, backend: backend)
             guard !served.contains(where: { $0.name == bundle.name }) else { throw ValidationError("two models named \(bundle.name)") }
             served.append(ServedModel(bundle: bundle, settings: settings))
         }

@@ -13,6 +13,9 @@ extension ServingApp {
             return r.error(404, "the benchmark endpoint is off; start the server with --enable-benchmark")
         }
         var plan = BenchmarkPlan()
+        // The server's own device: the one its models run on.
+        let backend = models.first?.bundle.backend ?? CPUBackend.shared
+        plan.device = backend.name
         plan.maxSeconds = options.benchmarkMaxSeconds
         let format: BenchmarkPlan.Report.Format
         do {
@@ -57,7 +60,7 @@ extension ServingApp {
         let thread = Thread { [self] in
             defer { benchmarkRunning.store(false, ordering: .releasing) }
             do {
-                let report = try plannedRun.run(resolve: { name in self.model(named: name)?.bundle.model },
+                let report = try plannedRun.run(on: backend, resolve: { name in self.model(named: name)?.bundle.model },
                                           shouldStop: { self.inferenceBusy() || r.isFinished })
                 r.send(HTTPResponse(status: 200, headers: [("content-type", format.contentType)], body: Array(report.render(format).utf8)))
             } catch let e as BenchmarkPlan.PlanError {

@@ -1,0 +1,37 @@
+import ArgumentParser
+import FastVimCUDA
+import FastVimEngine
+
+extension GemmPrecision: ExpressibleByArgument {}
+
+/// Where forward passes run, shared by every command that runs a model.
+struct DeviceOptions: ParsableArguments {
+    @Option(help: "cpu, or cuda / cuda:N for an NVIDIA GPU (the CUDA driver, NVRTC and cuBLAS are opened at run time).")
+    var device = "cpu"
+
+    @Option(name: .customLong("cuda-library-path"), help: "Directory holding libcuda/libnvrtc/libcublas, searched first (also FASTVIM_CUDA_LIBRARY_PATH).")
+    var cudaLibraryPath: String?
+
+    @Option(help: "GEMM arithmetic on a GPU: fp32 (default, as the paper measured), tf32 or bf16 (see docs/BENCHMARKS.md for their accuracy cost).")
+    var precision: GemmPrecision = .fp32
+
+    @Option(name: .customLong("kernel-cache"), help: "Directory caching the compiled kernels per GPU architecture (default: FASTVIM_CUDA_CACHE or ~/.cache/fastvim/cuda).")
+    var kernelCache: String?
+
+    init() {}
+
+    var isCUDA: Bool { device == "cuda" || device.hasPrefix("cuda:") }
+
+    func validate() throws {
+        guard device == "cpu" || isCUDA else { throw ValidationError("--device is cpu, cuda or cuda:N, not \(device)") }
+        if !isCUDA && precision != .fp32 { throw ValidationError("--precision \(precision.rawValue) needs --device cuda: the CPU computes in fp32") }
+    }
+
+    /// The backend the options name; a GPU is opened (and its kernels compiled) here.
+    func backend() throws -> any ComputeBackend {
+        try validate()
+        guard isCUDA else { return CPUBackend.shared }
+        return try CUDABackend.open(device: device, libraryDirectory: cudaLibraryPath, precision: precision,
+                                    cacheDirectory: kernelCache)
+    }
+}
