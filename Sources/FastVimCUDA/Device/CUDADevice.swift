@@ -176,7 +176,10 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func free(_ pointer: DevicePointer) {
         lock.lock()
         defer { lock.unlock() }
-        guard (try? enter()) != nil else { return }
+        do throws(CUDAError) { try enter() } catch {
+            if deferredError == nil { deferredError = error }
+            return
+        }
         let size = allocations[pointer.address] ?? 1
         dropBF16Copies(overlapping: pointer.address, bytes: size)
         if capturing { freesAfterCapture.append(pointer) } else { rawFree(pointer) }
