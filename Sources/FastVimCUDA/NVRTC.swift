@@ -41,7 +41,7 @@ public final class NVRTC: @unchecked Sendable {
         var rc = source.withCString { src in name.withCString { create(&program, src, $0, 0, nil, nil) } }
         guard rc == 0 else { throw .nvrtc(message(rc)) }
         defer { _ = destroy(&program) }
-        let options = ["--gpu-architecture=\(architecture)", "--std=c++17", "-default-device"]
+        let options = Self.options(architecture: architecture)
         let cOptions = options.map { strdup($0) }
         defer { cOptions.forEach { free($0) } }
         rc = cOptions.map { UnsafePointer<CChar>($0) }.withUnsafeBufferPointer { compile(program, Int32(options.count), $0.baseAddress) }
@@ -57,6 +57,11 @@ public final class NVRTC: @unchecked Sendable {
         var out = [CChar](repeating: 0, count: max(size, 1))
         _ = ptx(program, &out)
         return String(cString: out)
+    }
+
+    /// The compile options for `architecture`; the kernel cache keys PTX on them too.
+    public static func options(architecture: String) -> [String] {
+        ["--gpu-architecture=\(architecture)", "--std=c++17", "-default-device"]
     }
 
     private func message(_ rc: Int32) -> String {

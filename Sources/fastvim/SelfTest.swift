@@ -51,12 +51,15 @@ struct SelfTest: ParsableCommand {
         guard device.isCUDA else { throw ValidationError("--compile-only compiles the CUDA kernels: use it with --device cuda") }
         let nvrtc = try NVRTC(directories: CUDALibraryPath.directories(explicit: device.cudaLibraryPath))
         print("NVRTC \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.library.path)")
+        // Through the PTX cache the server uses: a hit is PTX this NVRTC made from this source.
+        let cache = KernelCache()
+        print("PTX cache: \(cache.directory ?? "none")")
         var failures = 0
         for architecture in arch.split(separator: ",").map(String.init) {
-            for kernel in CUDAKernel.all {
+            for kernel in CUDAKernel.all + CUDAKernel.deviceInternal {
                 do {
-                    let ptx = try nvrtc.compile(kernel.source, name: kernel.name + ".cu", architecture: architecture)
-                    print("ok    \(architecture) \(kernel.name) (\(ptx.utf8.count) bytes of PTX)")
+                    let (ptx, cached) = try cache.ptx(for: kernel, architecture: architecture, nvrtc: nvrtc)
+                    print("ok    \(architecture) \(kernel.name) (\(ptx.utf8.count) bytes of PTX, \(cached ? "cached" : "compiled"))")
                 } catch {
                     failures += 1
                     print("FAIL  \(architecture) \(kernel.name): \(error)")
