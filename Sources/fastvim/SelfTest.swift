@@ -34,10 +34,11 @@ struct SelfTest: ParsableCommand {
         var failures = 0
         for c in suite.cases {
             do {
-                let o = try suite.run(c, on: backend)
+                let o = try suite.run(c, on: backend, repeats: device.isCUDA ? 3 : 1)
                 let verdict = o.passed ? "ok   " : device.precision == .fp32 ? "FAIL " : "drift"
                 if !o.passed && device.precision == .fp32 { failures += 1 }
-                print(String(format: "%@ %-26@ max |diff| %.3g (bound %.3g), %.3f s", verdict, c.name, o.maxDifference, o.tolerance, o.seconds))
+                let name = c.name.padding(toLength: max(26, c.name.count), withPad: " ", startingAt: 0)
+                print(String(format: "%@ %@ max |diff| %.3g (bound %.3g), %.3f s", verdict, name, o.maxDifference, o.tolerance, o.seconds))
             } catch {
                 failures += 1
                 print("FAIL  \(c.name): \(error)")
@@ -52,7 +53,7 @@ struct SelfTest: ParsableCommand {
         let nvrtc = try NVRTC(directories: CUDALibraryPath.directories(explicit: device.cudaLibraryPath))
         print("NVRTC \(nvrtc.version.major).\(nvrtc.version.minor) from \(nvrtc.library.path)")
         // Through the PTX cache the server uses: a hit is PTX this NVRTC made from this source.
-        let cache = KernelCache()
+        let cache = KernelCache(directory: device.kernelCache)
         print("PTX cache: \(cache.directory ?? "none")")
         var failures = 0
         for architecture in arch.split(separator: ",").map(String.init) {

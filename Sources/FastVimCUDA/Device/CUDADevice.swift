@@ -52,7 +52,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     /// one per graph; 32 MiB is what cuBLAS itself asks for on Hopper.
     static let workspaceBytes = 32 << 20
 
-    public var summary: String { "cuda:\(gpu.ordinal) \(gpu.name) (\(gpu.architecture))" }
+    public var summary: String { "cuda:\(gpu.ordinal) \(gpu.name) (\(gpu.architecture)), \(precision.rawValue) GEMMs" }
 
     /// Opens the GPU `spec` (`cuda` or `cuda:N`): driver, primary context, a stream, every
     /// kernel of `CUDAKernel.all` (PTX through `cache`), and cuBLAS on the stream.

@@ -1,4 +1,5 @@
 import FastVimEngine
+import Foundation
 
 /// FastVim's and Vim's forward pass as launches on a `KernelDevice`: the CPU engine's
 /// stages, in its order and layouts, with the GEMMs on the device's BLAS. Activations live
@@ -14,6 +15,14 @@ public final class DeviceForwardPass: ForwardPass {
     let weights: DeviceWeights
     private let memory: DeviceAllocations
     private let base: DevicePointer
+    /// CUDA graphs replay a pass's few hundred launches as one: they pay where launches
+    /// dominate (small batches). `FASTVIM_CUDA_GRAPHS=0` turns them off.
+    static let graphsEnabled = ProcessInfo.processInfo.environment["FASTVIM_CUDA_GRAPHS"] != "0"
+    private var graph: CUDAGraph?
+    private var directRuns = 0
+    /// Why capture failed, once it has: the pass then keeps launching directly.
+    public private(set) var graphFailure: String?
+    public var usesGraph: Bool { graph != nil }
     /// Norm epsilon of RMSNorm and the post-SSM LayerNorm, as the CPU engine.
     static let epsilon: Float = 1e-5
 
@@ -36,7 +45,7 @@ public final class DeviceForwardPass: ForwardPass {
     public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
         let a = plan.architecture
         try device.upload(UnsafeRawBufferPointer(start: input, count: batch * a.inChannels * height * width * 4), to: buffer("input"))
-        try enqueue()
+        try execute()
         if let features {
             try device.download(buffer("features"), into: UnsafeMutableRawBufferPointer(start: features, count: batch * a.embedDim * 4))
         }
@@ -53,8 +62,26 @@ public final class DeviceForwardPass: ForwardPass {
     }
 
     public func runLoaded() throws {
-        try enqueue()
+        try execute()
         try device.synchronize()
+    }
+
+    /// The pass's launches: directly the first time (which also makes cuBLAS and the bf16
+    /// weight copies ready), captured into a CUDA graph the second, replayed from then on.
+    private func execute() throws {
+        if let graph { return try (device as! CUDADevice).launch(graph) }
+        guard Self.graphsEnabled, graphFailure == nil, let cuda = device as? CUDADevice, directRuns >= 1 else {
+            directRuns += 1
+            return try enqueue()
+        }
+        do {
+            let captured = try cuda.captureGraph { try self.enqueue() }
+            try cuda.launch(captured)
+            graph = captured
+        } catch {
+            graphFailure = "\(error)"
+            try enqueue()
+        }
     }
 
     /// Every launch of one pass, from the uploaded input to features and logits; queued on
