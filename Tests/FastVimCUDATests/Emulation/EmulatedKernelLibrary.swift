@@ -97,12 +97,12 @@ enum HostCompiler {
         return found
     }
 
-    /// `.build-emu-cache` at the repository root (ignored by git as `.build*/`), or the
-    /// temporary directory when that cannot be written.
+    /// `.build/emulated-kernels` at the repository root (ignored by git, removed by
+    /// `make clean`), or the temporary directory when that cannot be written.
     static let cacheDirectory: String = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
-        for candidate in [root.appendingPathComponent(".build-emu-cache").path, NSTemporaryDirectory() + "/fastvim-emu-cache"] {
+        for candidate in [root.appendingPathComponent(".build/emulated-kernels").path, NSTemporaryDirectory() + "/fastvim-emu-cache"] {
             if (try? FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: true)) != nil,
                FileManager.default.isWritableFile(atPath: candidate) { return candidate }
         }

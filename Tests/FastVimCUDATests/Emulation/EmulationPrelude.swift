@@ -20,6 +20,11 @@
 enum EmulationPrelude {
     static let source = #"""
     #undef _FORTIFY_SOURCE
+    #if defined(__APPLE__)
+    // Darwin hides the (deprecated) ucontext calls unless asked for them.
+    #define _XOPEN_SOURCE 700
+    #define _DARWIN_C_SOURCE
+    #endif
     #include <math.h>
     #include <stdint.h>
     #include <string.h>
