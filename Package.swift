@@ -100,7 +100,8 @@ let package = Package(
         // Fixture lookup, tolerance checks and file writers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
-        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA", "FastVimEngine"]),
+        // Also runs the kernel sources on the host (compiled as C++) against the CPU engine.
+        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA", "FastVimEngine", "COpenBLAS", "TestSupport"]),
         .testTarget(name: "FastVimHTTPTests", dependencies: ["FastVimHTTP", "TestSupport"]),
         // Launches the real `fastvim serve` binary and talks to it with real clients; imports no server module.
         .testTarget(name: "ServerTests", dependencies: ["TestSupport"]),

@@ -57,7 +57,7 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
             let shown = tried.prefix(6).joined(separator: ", ")
             return "\(what) not found (tried \(shown)\(tried.count > 6 ? ", ..." : "")); install it, or point FASTVIM_CUDA_LIBRARY_PATH (or --cuda-library-path) at its directory"
         case let .symbolNotFound(name, library): return "\(library) has no symbol \(name) (too old a version?)"
-        case let .compilation(kernel, log): return "NVRTC could not compile \(kernel):\n\(log)"
+        case let .compilation(kernel, log): return "could not compile \(kernel):\n\(log)"
         case let .nvrtc(message): return "NVRTC: \(message)"
         case let .driver(message): return "CUDA: \(message)"
         case let .launch(kernel, message): return "launching \(kernel): \(message)"

@@ -50,7 +50,7 @@ public final class NVRTC: @unchecked Sendable {
             _ = logSize(program, &size)
             var text = [CChar](repeating: 0, count: max(size, 1))
             _ = log(program, &text)
-            throw .compilation(kernel: name, log: String(cString: text))
+            throw .compilation(kernel: "\(name) with NVRTC for \(architecture)", log: String(cString: text))
         }
         var size = 0
         _ = ptxSize(program, &size)

@@ -1,0 +1,124 @@
+@testable import FastVimCUDA
+import Testing
+
+/// The emulated device itself: GEMMs and their precisions, the checks made before a
+/// launch, and that the emulator would expose a missing barrier rather than hide it.
+@Suite struct EmulatedDeviceTests {
+    @Test(arguments: GemmPrecision.allCases, [false, true])
+    func gemmNT(_ precision: GemmPrecision, _ accumulate: Bool) throws {
+        let device = try EmulatedDevice(precision: precision)
+        var random = SeededRandom(11)
+        let (m, n, k, lda, ldb, ldOut) = (13, 17, 70, 72, 75, 19)
+        let a = random.floats(m * lda), b = random.floats(n * ldb), initial = random.floats(m * ldOut)
+        let out = try device.buffer(initial)
+        try device.gemmNT(out: out, ldOut: ldOut, a: try device.buffer(a), lda: lda, b: try device.buffer(b), ldb: ldb,
+                          m: m, n: n, k: k, accumulate: accumulate)
+        // The reference sees the inputs already rounded: what is left is float32 accumulation.
+        let expected = KernelReference.gemmNT(a: a.map(precision.rounded), lda: lda, b: b.map(precision.rounded), ldb: ldb,
+                                              out: initial, ldOut: ldOut, m: m, n: n, k: k, accumulate: accumulate)
+        expectClose(try device.read(out, m * ldOut), expected, "\(precision) gemm")
+        if precision != .fp32 {
+            let exact = KernelReference.gemmNT(a: a, lda: lda, b: b, ldb: ldb, out: initial, ldOut: ldOut, m: m, n: n, k: k, accumulate: accumulate)
+            let worst = zip(try device.read(out, m * ldOut), exact).map { abs($0 - $1) }.max()!
+            #expect(worst > 1e-5, "\(precision) rounding should show against float32 inputs")
+        }
+    }
+
+    @Test func wrongArgumentsAreRefusedBeforeLaunching() throws {
+        let device = try EmulatedDevice()
+        let kernel = try #require(CUDAKernel.named("fv_add_row_bias"))
+        let x = try device.buffer([1, 2, 3]), bias = try device.buffer([10, 20, 30])
+        #expect(throws: CUDAError.launch(kernel: "fv_add_row_bias", "3 arguments for 4 parameters")) {
+            try device.launch(kernel, .elementwise(3), [.pointer(x), .pointer(bias), .long(1)])
+        }
+        #expect(throws: CUDAError.launch(kernel: "fv_add_row_bias", "argument 2 is int32, the kernel declares int64")) {
+            try device.launch(kernel, .elementwise(3), [.pointer(x), .pointer(bias), .int(1), .int(3)])
+        }
+        #expect(throws: CUDAError.self) {
+            try device.launch(kernel, .elementwise(3), [.pointer(x), .pointer(DevicePointer(address: 64)), .long(1), .int(3)])
+        }
+        #expect(try device.read(x, 3) == [1, 2, 3], "a refused launch must not have run")
+        try device.launch(kernel, .elementwise(3), [.pointer(x), .pointer(bias), .long(1), .int(3)])
+        #expect(try device.read(x, 3) == [11, 22, 33])
+    }
+
+    @Test func copiesStayInsideAllocations() throws {
+        let device = try EmulatedDevice()
+        let p = try device.buffer([1, 2, 3, 4])
+        #expect(try device.read(p.advanced(byFloats: 1), 3) == [2, 3, 4])
+        #expect(throws: CUDAError.self) { _ = try device.read(p.advanced(byFloats: 1), 4) }
+        device.free(p)
+        #expect(throws: CUDAError.self) { _ = try device.read(p, 1) }
+    }
+
+    @Test func kernelsOutsideTheDeviceAreRefused() throws {
+        let device = try EmulatedDevice()
+        let stranger = CUDAKernel(name: "fv_stranger", source: "extern \"C\" __global__ void fv_stranger(float* x) { x[0] = 1.f; }")
+        let p = try device.buffer([0])
+        #expect(throws: CUDAError.self) { try device.launch(stranger, .elementwise(1), [.pointer(p)]) }
+        let impostor = CUDAKernel(name: "fv_add_row_bias", source: "extern \"C\" __global__ void fv_add_row_bias(float* x, const float* b, long rows, int cols) {}")
+        #expect(throws: CUDAError.self) { try device.launch(impostor, .elementwise(1), [.pointer(p), .pointer(p), .long(1), .int(1)]) }
+    }
+
+    @Test func compilerErrorsCarryTheLog() {
+        let broken = CUDAKernel(name: "fv_broken", source: "extern \"C\" __global__ void fv_broken(float* x) { x[0] = undefined_name; }")
+        #expect {
+            _ = try EmulatedDevice(kernels: [broken])
+        } throws: { error in
+            guard case let .compilation(kernel, log) = error as? CUDAError else { return false }
+            return kernel.contains("fv_broken") && log.contains("undefined_name")
+        }
+    }
+
+    /// Each thread writes its slot, then reads its neighbour's. With the barrier every read
+    /// sees the neighbour's write; without it the emulator (threads run in order until they
+    /// block) hands back what was there before, as a GPU may: the race shows instead of hiding.
+    @Test func missingBarriersShow() throws {
+        func rotate(_ name: String, barrier: Bool) -> CUDAKernel {
+            CUDAKernel(name: name, source: """
+            extern "C" __global__ void \(name)(float* out, int n) {
+                __shared__ float slot[256];
+                slot[threadIdx.x] = blockIdx.x * 1000.f + threadIdx.x;
+                \(barrier ? "__syncthreads();" : "")
+                out[blockIdx.x * blockDim.x + threadIdx.x] = slot[(threadIdx.x + 1) % blockDim.x];
+            }
+            """)
+        }
+        let (synced, racy) = (rotate("fv_test_rotate_synced", barrier: true), rotate("fv_test_rotate_racy", barrier: false))
+        let device = try EmulatedDevice(kernels: [synced, racy])
+        let (blocks, threads) = (3, 256)
+        let expected = (0 ..< blocks * threads).map { i in Float((i / threads) * 1000 + (i % threads + 1) % threads) }
+        let out = try device.buffer(count: blocks * threads)
+        try device.launch(synced, LaunchShape(grid: blocks, block: threads), [.pointer(out), .int(0)])
+        #expect(try device.read(out, blocks * threads) == expected)
+        try device.launch(racy, LaunchShape(grid: blocks, block: threads), [.pointer(out), .int(0)])
+        #expect(try device.read(out, blocks * threads) != expected)
+    }
+
+    /// Warp shuffles exchange within warps of 32 and see every lane's value of this round.
+    @Test func shufflesExchangeWithinWarps() throws {
+        let kernel = CUDAKernel(name: "fv_test_shuffles", source: """
+        extern "C" __global__ void fv_test_shuffles(float* xor_out, float* down_out, int rounds) {
+            float v = threadIdx.x, w = threadIdx.x;
+            for (int r = 0; r < rounds; r++) {
+                for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+                for (int offset = 16; offset > 0; offset >>= 1) w += __shfl_down_sync(0xffffffffu, w, offset);
+            }
+            xor_out[threadIdx.x] = v;
+            down_out[threadIdx.x] = w;
+        }
+        """)
+        let device = try EmulatedDevice(kernels: [kernel])
+        let threads = 96
+        let (xorOut, downOut) = (try device.buffer(count: threads), try device.buffer(count: threads))
+        try device.launch(kernel, LaunchShape(grid: 1, block: threads), [.pointer(xorOut), .pointer(downOut), .int(1)])
+        // Butterfly: every lane ends with its warp's sum. Tree down: lane 0 holds it.
+        let sums: [Float] = (0 ..< threads).map { t -> Float in
+            let warp = t / 32 * 32
+            return Float(32 * warp + 31 * 32 / 2)
+        }
+        #expect(try device.read(xorOut, threads) == sums)
+        let down = try device.read(downOut, threads)
+        #expect(stride(from: 0, to: threads, by: 32).allSatisfy { down[$0] == sums[$0] })
+    }
+}
