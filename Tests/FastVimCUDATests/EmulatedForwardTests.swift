@@ -1,0 +1,70 @@
+import FastVimCUDA
+import FastVimEngine
+import Foundation
+import Testing
+import TestSupport
+
+/// The GPU forward pass (`DeviceForwardPass`: the launches, arena, uploaded weights and
+/// cuBLAS-shaped GEMMs) on the host emulation of the device, against the golden fixtures
+/// and the CPU engine. What a GPU would add is the driver and cuBLAS themselves.
+@Suite struct EmulatedForwardTests {
+    static let names: [String] = (try? GoldenFixtures(directory: Fixtures.directory).cases.map(\.name)) ?? []
+
+    @Test func everyLogitsFixtureIsCovered() {
+        #expect(Self.names.count == 7)
+    }
+
+    /// Two runs through one pass: the second must not depend on what the first left behind.
+    @Test(arguments: names)
+    func matchesTheFixture(_ name: String) throws {
+        let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+        let c = try #require(fixtures.cases.first { $0.name == name })
+        let backend = KernelBackend(name: "emulated", device: try EmulatedDevice())
+        let outcome = try fixtures.run(c, on: backend, repeats: 2)
+        #expect(outcome.passed, "\(name): max |diff| \(outcome.maxDifference) > \(outcome.tolerance)")
+    }
+
+    /// Inputs that are not a multiple of the patch (padding), a resized position embedding,
+    /// batch 3, features and logits: the device pass equals the CPU engine's.
+    @Test(arguments: ["fastvim_small.ckpt", "vim_ln_small.ckpt", "vim_small.pth"])
+    func agreesWithTheCPUOnOddShapes(_ checkpoint: String) throws {
+        let model = try VisionMamba(checkpoint: try Checkpoint(path: Fixtures.path(checkpoint)),
+                                    config: try ModelConfig(json: Data(#"{"image_size": [64, 96]}"#.utf8)))
+        let (b, h, w) = (3, 70, 81)
+        var state: UInt32 = 7
+        let input = (0 ..< b * 3 * h * w).map { _ -> Float in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Float(state >> 8) / Float(1 << 24) * 4 - 2
+        }
+        func run(_ backend: any ComputeBackend) throws -> ([Float], [Float]) {
+            let pass = try backend.makePass(for: model, batch: b, height: h, width: w)
+            var logits = [Float](repeating: 0, count: b * model.architecture.numClasses)
+            var features = [Float](repeating: 0, count: b * model.architecture.embedDim)
+            try input.withUnsafeBufferPointer { inp in
+                try logits.withUnsafeMutableBufferPointer { l in
+                    try features.withUnsafeMutableBufferPointer { f in
+                        try pass.run(input: inp.baseAddress!, logits: l.baseAddress!, features: f.baseAddress!)
+                    }
+                }
+            }
+            return (logits, features)
+        }
+        let cpu = try run(CPUBackend.shared)
+        let device = try run(KernelBackend(name: "emulated", device: try EmulatedDevice()))
+        expectClose(device.0, cpu.0, atol: 1e-4 * max(1, maxAbs(cpu.0)), "\(checkpoint) logits")
+        expectClose(device.1, cpu.1, atol: 1e-4 * max(1, maxAbs(cpu.1)), "\(checkpoint) features")
+    }
+
+    /// The accuracy cost of the reduced-precision GEMM options, estimated on the host (the
+    /// GEMM inputs rounded as the GPU rounds them), on FastVim-T's fixture: they drift more
+    /// than fp32 but keep the classes' order at the top.
+    @Test(arguments: [GemmPrecision.tf32, .bf16])
+    func reducedPrecisionKeepsTheTopClass(_ precision: GemmPrecision) throws {
+        let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+        let c = try #require(fixtures.cases.first { $0.name == "fastvim_t" })
+        let backend = KernelBackend(name: "emulated", device: try EmulatedDevice(precision: precision))
+        let outcome = try fixtures.run(c, on: backend)
+        print("accuracy cost, \(precision.rawValue) GEMMs, fastvim_t fixture: max |diff| \(outcome.maxDifference) (fp32 bound \(outcome.tolerance))")
+        #expect(outcome.maxDifference > 1e-6 && outcome.maxDifference < 0.5)
+    }
+}
