@@ -39,7 +39,12 @@ import Testing
 
     @Test func badPlansAreRefused() {
         var plan = BenchmarkPlan()
+        plan.resolutions = [32]
+        // A plan for a device other than the one it is run on (a CPU server asked for cuda).
         plan.device = "cuda"
+        #expect { try plan.run(on: CPUBackend.shared) } throws: { "\($0)".contains("device cuda is not the one") }
+        plan = BenchmarkPlan()
+        plan.resolutions = [5000]
         #expect(throws: BenchmarkPlan.PlanError.self) { try plan.validate() }
         plan = BenchmarkPlan()
         plan.models = ["no-such-model"]

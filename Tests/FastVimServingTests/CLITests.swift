@@ -44,6 +44,24 @@ import TestSupport
         expectClose(logits, expected, atol: 1e-4 * max(1, maxAbs(expected)), "fastvim logits \(name)")
     }
 
+    /// `selftest` runs every golden fixture on the chosen device; on a machine without a GPU,
+    /// `--device cuda` names what is missing, and GPU-only options are refused on the CPU.
+    @Test func selftestRunsTheFixturesAndExplainsMissingGPUs() throws {
+        let cpu = try Self.run(["selftest", "--device", "cpu", "--fixtures", Fixtures.directory])
+        let text = String(decoding: cpu.stdout, as: UTF8.self)
+        #expect(cpu.status == 0 && text.contains("all 7 fixtures match"), "\(text) \(cpu.stderr)")
+        #expect(text.components(separatedBy: "\nok ").count == 8)
+        let precision = try Self.run(["selftest", "--device", "cpu", "--precision", "bf16"])
+        #expect(precision.status != 0 && precision.stderr.contains("needs --device cuda"))
+        let unknown = try Self.run(["predict", "--device", "tpu", "--image", "x.png"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("--device is cpu, cuda or cuda:N"))
+        guard !FileManager.default.fileExists(atPath: "/dev/nvidiactl") else { return } // a GPU machine: nothing missing
+        let gpu = try Self.run(["selftest", "--device", "cuda:1", "--cuda-library-path", "/nonexistent", "--fixtures", Fixtures.directory])
+        #expect(gpu.status != 0 && gpu.stderr.contains("libcuda") && gpu.stderr.contains("/nonexistent/libcuda.so.1"), "\(gpu.stderr)")
+        let bench = try Self.run(["bench", "--device", "cuda", "--resolutions", "32"])
+        #expect(bench.status != 0 && bench.stderr.contains("the CUDA driver"), "\(bench.stderr)")
+    }
+
     @Test func inspectReportsArchitecture() throws {
         let r = try Self.run(["inspect", "--checkpoint", Fixtures.path("fastvim_t.pth")])
         #expect(r.status == 0, "\(r.stderr)")

@@ -23,6 +23,8 @@ extension ServerTests {
                 let served = try curl([s.base + "/v1/benchmark?models=small&resolutions=64&iterations=1&format=csv"])
                 #expect(served.status == 200 && served.headers["content-type"]?.hasPrefix("text/csv") == true)
                 #expect(try curl([s.base + "/v1/benchmark?format=pdf"]).status == 400)
+                let gpu = try curl([s.base + "/v1/benchmark?device=cuda&resolutions=32"])
+                #expect(gpu.status == 400 && gpu.text.contains("device cuda is not the one"), "\(gpu.status) \(gpu.text.prefix(200))")
                 #expect(try curl([s.base + "/v1/benchmark?models=../../etc/passwd&resolutions=64"]).status == 400)
 
                 // A long run in the background, then a second request: 409.
