@@ -44,15 +44,40 @@ public final class DeviceForwardPass: ForwardPass {
 
     public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
         let a = plan.architecture
-        try device.upload(UnsafeRawBufferPointer(start: input, count: batch * a.inChannels * height * width * 4), to: buffer("input"))
+        let inputBytes = batch * a.inChannels * height * width * 4
+        let featureBytes = batch * a.embedDim * 4, logitBytes = batch * a.numClasses * 4
+        let wantLogits = logits != nil && a.numClasses > 0
+        guard let cuda = device as? CUDADevice else {
+            try device.upload(UnsafeRawBufferPointer(start: input, count: inputBytes), to: buffer("input"))
+            try execute()
+            if let features { try device.download(buffer("features"), into: UnsafeMutableRawBufferPointer(start: features, count: featureBytes)) }
+            if wantLogits, let logits { try device.download(buffer("logits"), into: UnsafeMutableRawBufferPointer(start: logits, count: logitBytes)) }
+            try device.synchronize()
+            return
+        }
+        // On a GPU the copies go through page-locked buffers: DMA straight from and to them,
+        // queued on the stream with the pass, one synchronize at the end.
+        let staging = try pinnedStaging(cuda, inputBytes: inputBytes)
+        staging.input.bytes.baseAddress!.copyMemory(from: input, byteCount: inputBytes)
+        try cuda.upload(from: staging.input, count: inputBytes, to: buffer("input"))
         try execute()
-        if let features {
-            try device.download(buffer("features"), into: UnsafeMutableRawBufferPointer(start: features, count: batch * a.embedDim * 4))
-        }
-        if let logits, a.numClasses > 0 {
-            try device.download(buffer("logits"), into: UnsafeMutableRawBufferPointer(start: logits, count: batch * a.numClasses * 4))
-        }
-        try device.synchronize()
+        if features != nil { try cuda.download(buffer("features"), into: staging.features, count: featureBytes) }
+        if wantLogits { try cuda.download(buffer("logits"), into: staging.logits, count: logitBytes) }
+        try cuda.synchronize()
+        if let features { features.update(from: staging.features.floats.baseAddress!, count: batch * a.embedDim) }
+        if wantLogits, let logits { logits.update(from: staging.logits.floats.baseAddress!, count: batch * a.numClasses) }
+    }
+
+    private var staging: (input: PinnedBuffer, features: PinnedBuffer, logits: PinnedBuffer)?
+
+    private func pinnedStaging(_ cuda: CUDADevice, inputBytes: Int) throws -> (input: PinnedBuffer, features: PinnedBuffer, logits: PinnedBuffer) {
+        if let staging { return staging }
+        let a = plan.architecture
+        let made = (input: try PinnedBuffer(device: cuda, bytes: inputBytes),
+                    features: try PinnedBuffer(device: cuda, bytes: batch * a.embedDim * 4),
+                    logits: try PinnedBuffer(device: cuda, bytes: max(batch * a.numClasses, 1) * 4))
+        staging = made
+        return made
     }
 
     public func load(input: UnsafePointer<Float>) throws {
