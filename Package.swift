@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
         // Also runs the kernel sources on the host (compiled as C++) against the CPU engine.
-        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA", "FastVimEngine", "COpenBLAS", "TestSupport"]),
+        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA", "FastVimEngine", "FastVimServing", "COpenBLAS", "TestSupport"]),
         .testTarget(name: "FastVimHTTPTests", dependencies: ["FastVimHTTP", "TestSupport"]),
         // Launches the real `fastvim serve` binary and talks to it with real clients; imports no server module.
         .testTarget(name: "ServerTests", dependencies: ["TestSupport"]),

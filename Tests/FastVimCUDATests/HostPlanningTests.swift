@@ -45,6 +45,11 @@ import Testing
             #expect(l.grid * l.block >= count && (l.grid - 1) * l.block < count)
         }
         #expect(LaunchShape.perRow(1568) == LaunchShape(grid: 1568, block: 256))
+        // Rows narrower than 256 get the smallest power-of-two block that covers them, at least a warp.
+        #expect(LaunchShape.perRow(10, width: 192) == LaunchShape(grid: 10, block: 256))
+        #expect(LaunchShape.perRow(10, width: 128) == LaunchShape(grid: 10, block: 128))
+        #expect(LaunchShape.perRow(10, width: 64).block == 64 && LaunchShape.perRow(10, width: 20).block == 32)
+        #expect(LaunchShape.perRow(10, width: 4096).block == 256)
         #expect(LaunchShape.elementwise(0).grid == 1)
     }
 

@@ -117,7 +117,7 @@ public final class DeviceForwardPass: ForwardPass {
         try embed()
         for (i, block) in weights.blocks.enumerated() {
             // Block 0 reads the embedding from the residual stream; later blocks add their mixer's output first.
-            try launch(CUDAKernel.addRMSNorm, .perRow(b * s), [
+            try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
                 .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(block.norm),
                 .int(d), .flag(i > 0), .float(Self.epsilon),
             ])
@@ -130,7 +130,7 @@ public final class DeviceForwardPass: ForwardPass {
                 try mixer(block, view, input: buffer("normed"), output: buffer("hidden"))
             }
         }
-        try launch(CUDAKernel.addRMSNorm, .perRow(b * s), [
+        try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
             .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(weights.normF),
             .int(d), .flag(true), .float(Self.epsilon),
         ])
@@ -206,7 +206,7 @@ public final class DeviceForwardPass: ForwardPass {
                 try launch(CUDAKernel.selectiveScan, .elementwise(b * e), scanArguments)
             }
         }
-        try launch(CUDAKernel.combineNormGate, .perRow(tokens), [
+        try launch(CUDAKernel.combineNormGate, .perRow(tokens, width: e), [
             .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
             .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
             .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .int(s), .int(e), .int(view.groups), .int(view.width),
