@@ -67,4 +67,19 @@ import TestSupport
         print("accuracy cost, \(precision.rawValue) GEMMs, fastvim_t fixture: max |diff| \(outcome.maxDifference) (fp32 bound \(outcome.tolerance))")
         #expect(outcome.maxDifference > 1e-6 && outcome.maxDifference < 0.5)
     }
+
+    /// The benchmark runs unchanged on a device backend, with the per-block breakdown timed
+    /// on the device (events on a GPU).
+    @Test func benchmarkRunsOnTheDeviceWithAStageBreakdown() throws {
+        let model = try VisionMamba(checkpoint: try Checkpoint(path: Fixtures.path("fastvim_small.ckpt")),
+                                    config: try ModelConfig(json: Data(#"{"image_size": [64, 96]}"#.utf8)))
+        let backend = KernelBackend(name: "emulated", device: try EmulatedDevice())
+        let m = try #require(try ResolutionBenchmark.measure(model, name: "fastvim_small", resolution: 64, batch: 2, warmup: 1,
+                                                             iterations: 2, backend: backend))
+        #expect(m.iterations == 2 && m.imagesPerSecond > 0 && m.peakMemoryBytes > 0)
+        for stage in ["patch_embed", "norms", "transpose", "in_proj", "conv", "param_projection", "scan",
+                      "repeat_skip_combine_norm_gate", "out_proj", "head"] {
+            #expect((m.breakdown[stage] ?? 0) > 0, "no time for \(stage): \(m.breakdown)")
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// An address in a device's memory (a `CUdeviceptr` on a GPU; a host address for the
 /// emulated device the tests run the same kernels on).
 public struct DevicePointer: Hashable, Sendable {
@@ -52,9 +54,21 @@ public protocol KernelDevice: AnyObject {
                 m: Int, n: Int, k: Int, accumulate: Bool) throws(CUDAError)
     /// Waits for everything queued.
     func synchronize() throws(CUDAError)
+    /// Milliseconds the device spends on what `body` queues (CUDA events on a GPU).
+    func time(_ body: () throws -> Void) throws -> Double
 }
 
 extension KernelDevice {
+    /// Host clock around `body` between two synchronizations: right for devices whose
+    /// launches run to completion on the host.
+    public func time(_ body: () throws -> Void) throws -> Double {
+        try synchronize()
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        try synchronize()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    }
+
     /// Allocates and fills a buffer with host floats.
     public func upload(_ values: UnsafeBufferPointer<Float>) throws(CUDAError) -> DevicePointer {
         let p = try allocate(bytes: max(values.count, 1) * 4)

@@ -4,7 +4,7 @@ import Foundation
 /// FastVim's and Vim's forward pass as launches on a `KernelDevice`: the CPU engine's
 /// stages, in its order and layouts, with the GEMMs on the device's BLAS. Activations live
 /// in one arena allocated at creation; the weights were uploaded once for the model.
-public final class DeviceForwardPass: ForwardPass {
+public final class DeviceForwardPass: ForwardPass, StageProfiling {
     public let plan: ForwardPlan
     public var batch: Int { plan.batch }
     public var height: Int { plan.height }
@@ -91,6 +91,17 @@ public final class DeviceForwardPass: ForwardPass {
         try device.synchronize()
     }
 
+    /// One direct pass on the loaded input with every stage between device timestamps.
+    public func profileStages() throws -> [StageProfile.Stage: Double] {
+        let p = StageProfile()
+        profile = p
+        defer { profile = nil }
+        try enqueue()
+        try device.synchronize()
+        p.finishPass()
+        return p.millisecondsPerPass
+    }
+
     /// The pass's launches: directly the first time (which also makes cuBLAS and the bf16
     /// weight copies ready), captured into a CUDA graph the second, replayed from then on.
     private func execute() throws {
@@ -111,38 +122,52 @@ public final class DeviceForwardPass: ForwardPass {
 
     /// Every launch of one pass, from the uploaded input to features and logits; queued on
     /// the device without waiting (so it can also be captured as a CUDA graph).
-    func enqueue() throws(CUDAError) {
+    func enqueue() throws {
         let a = plan.architecture
         let (b, s, d) = (batch, plan.sequence, a.embedDim)
-        try embed()
+        try stage(.patchEmbed) { try embed() }
         for (i, block) in weights.blocks.enumerated() {
             // Block 0 reads the embedding from the residual stream; later blocks add their mixer's output first.
-            try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
-                .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(block.norm),
-                .int(d), .flag(i > 0), .float(Self.epsilon),
-            ])
+            try stage(.norms) {
+                try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
+                    .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(block.norm),
+                    .int(d), .flag(i > 0), .float(Self.epsilon),
+                ])
+            }
             let view = plan.mixerView(block: i)
             if view.transposed {
-                try transpose(buffer("permuted"), buffer("normed"), toColumnMajor: true)
+                try stage(.transpose) { try transpose(buffer("permuted"), buffer("normed"), toColumnMajor: true) }
                 try mixer(block, view, input: buffer("permuted"), output: buffer("permuted"))
-                try transpose(buffer("hidden"), buffer("permuted"), toColumnMajor: false)
+                try stage(.transpose) { try transpose(buffer("hidden"), buffer("permuted"), toColumnMajor: false) }
             } else {
                 try mixer(block, view, input: buffer("normed"), output: buffer("hidden"))
             }
         }
-        try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
-            .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(weights.normF),
-            .int(d), .flag(true), .float(Self.epsilon),
-        ])
-        let (first, count) = plan.featureTokens
-        try launch(CUDAKernel.meanTokens, .elementwise(b * d), [
-            .pointer(buffer("features")), .pointer(buffer("normed")), .int(b), .int(s), .int(d), .int(first), .int(count),
-        ])
-        if let head = weights.headWeight, let bias = weights.headBias {
-            try device.gemmNT(out: buffer("logits"), ldOut: a.numClasses, a: buffer("features"), lda: d, b: head, ldb: d,
-                              m: b, n: a.numClasses, k: d, accumulate: false)
-            try addBias(buffer("logits"), bias, rows: b, cols: a.numClasses)
+        try stage(.norms) {
+            try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
+                .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(weights.normF),
+                .int(d), .flag(true), .float(Self.epsilon),
+            ])
         }
+        try stage(.head) {
+            let (first, count) = plan.featureTokens
+            try launch(CUDAKernel.meanTokens, .elementwise(b * d), [
+                .pointer(buffer("features")), .pointer(buffer("normed")), .int(b), .int(s), .int(d), .int(first), .int(count),
+            ])
+            if let head = weights.headWeight, let bias = weights.headBias {
+                try device.gemmNT(out: buffer("logits"), ldOut: a.numClasses, a: buffer("features"), lda: d, b: head, ldb: d,
+                                  m: b, n: a.numClasses, k: d, accumulate: false)
+                try addBias(buffer("logits"), bias, rows: b, cols: a.numClasses)
+            }
+        }
+    }
+
+    /// Set for one profiled pass: each stage then runs between device timestamps.
+    private var profile: StageProfile?
+
+    private func stage(_ name: StageProfile.Stage, _ body: () throws -> Void) throws {
+        guard let profile else { return try body() }
+        profile.add(name, milliseconds: try device.time(body))
     }
 
     /// im2col + GEMM into `patches`, then bias, channel and position embeddings and the
@@ -177,44 +202,61 @@ public final class DeviceForwardPass: ForwardPass {
     /// One bidirectional mixer: in_proj, conv + SiLU (+ pooling), x_proj/dt_proj, the two
     /// scans, the fused repeat/skip/combine/LayerNorm/gate, out_proj. `output` may be `input`.
     private func mixer(_ w: DeviceWeights.Block, _ view: ForwardPlan.MixerView, input: DevicePointer,
-                       output: DevicePointer) throws(CUDAError) {
+                       output: DevicePointer) throws {
         let a = plan.architecture
         let (b, s, d, e, n, r) = (batch, plan.sequence, a.embedDim, a.innerDim, a.stateDim, a.dtRank)
         let tokens = b * s, xw = r + 2 * n, steps = b * view.groups
-        try device.gemmNT(out: buffer("xz"), ldOut: 2 * e, a: input, lda: d, b: w.inProj, ldb: d, m: tokens, n: 2 * e, k: d,
-                          accumulate: false)
-        if let bias = w.inProjBias { try addBias(buffer("xz"), bias, rows: tokens, cols: 2 * e) }
+        try stage(.inProj) {
+            try device.gemmNT(out: buffer("xz"), ldOut: 2 * e, a: input, lda: d, b: w.inProj, ldb: d, m: tokens, n: 2 * e, k: d,
+                              accumulate: false)
+            if let bias = w.inProjBias { try addBias(buffer("xz"), bias, rows: tokens, cols: 2 * e) }
+        }
+        // The two directions are independent: each stage runs for both, so a profile can time it.
         let directions = [(w.forward, "_f", false), (w.backward, "_b", true)]
-        for (dir, suffix, reverse) in directions {
-            try launch(CUDAKernel.convSiLUPool, .elementwise(b * view.groups * e), [
-                .pointer(buffer("x" + suffix)), .pointer(a.pools ? buffer("pooled" + suffix) : nil), .pointer(buffer("xz")),
-                .pointer(dir.convT), .pointer(dir.convBias), .int(b), .int(s), .int(e), .int(a.convWidth), .flag(reverse),
-                .int(view.groups), .int(view.width), .int(view.interleave), .flag(a.collapse == .max), .float(a.scalingFactor),
-            ])
-            let u = a.pools ? buffer("pooled" + suffix) : buffer("x" + suffix)
-            let dbc = buffer("dbc" + suffix), delta = buffer("delta" + suffix)
-            try device.gemmNT(out: dbc, ldOut: xw, a: u, lda: e, b: dir.xProj, ldb: e, m: steps, n: xw, k: e, accumulate: false)
-            try device.gemmNT(out: delta, ldOut: e, a: dbc, lda: xw, b: dir.dtProj, ldb: r, m: steps, n: e, k: r, accumulate: false)
-            try launch(CUDAKernel.softplusBias, .elementwise(steps * e), [.pointer(delta), .pointer(dir.dtBias), .long(steps), .int(e)])
-            let scanArguments: [KernelArgument] = [
-                .pointer(buffer("y" + suffix)), .pointer(u), .pointer(delta), .pointer(dir.a), .pointer(dbc), .int(b),
-                .int(view.groups), .int(e), .int(n), .int(xw), .int(r), .flag(reverse),
-            ]
-            if plan.usesLaneScan {
-                try launch(CUDAKernel.selectiveScanLanes, .elementwise(b * e * n), scanArguments)
-            } else {
-                try launch(CUDAKernel.selectiveScan, .elementwise(b * e), scanArguments)
+        func u(_ suffix: String) -> DevicePointer { a.pools ? buffer("pooled" + suffix) : buffer("x" + suffix) }
+        try stage(.conv) {
+            for (dir, suffix, reverse) in directions {
+                try launch(CUDAKernel.convSiLUPool, .elementwise(b * view.groups * e), [
+                    .pointer(buffer("x" + suffix)), .pointer(a.pools ? buffer("pooled" + suffix) : nil), .pointer(buffer("xz")),
+                    .pointer(dir.convT), .pointer(dir.convBias), .int(b), .int(s), .int(e), .int(a.convWidth), .flag(reverse),
+                    .int(view.groups), .int(view.width), .int(view.interleave), .flag(a.collapse == .max), .float(a.scalingFactor),
+                ])
             }
         }
-        try launch(CUDAKernel.combineNormGate, .perRow(tokens, width: e), [
-            .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
-            .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
-            .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .int(s), .int(e), .int(view.groups), .int(view.width),
-            .int(view.interleave), .float(Self.epsilon),
-        ])
-        try device.gemmNT(out: output, ldOut: d, a: buffer("gated"), lda: e, b: w.outProj, ldb: e, m: tokens, n: d, k: e,
-                          accumulate: false)
-        if let bias = w.outProjBias { try addBias(output, bias, rows: tokens, cols: d) }
+        try stage(.paramProjection) {
+            for (dir, suffix, _) in directions {
+                let dbc = buffer("dbc" + suffix), delta = buffer("delta" + suffix)
+                try device.gemmNT(out: dbc, ldOut: xw, a: u(suffix), lda: e, b: dir.xProj, ldb: e, m: steps, n: xw, k: e, accumulate: false)
+                try device.gemmNT(out: delta, ldOut: e, a: dbc, lda: xw, b: dir.dtProj, ldb: r, m: steps, n: e, k: r, accumulate: false)
+                try launch(CUDAKernel.softplusBias, .elementwise(steps * e), [.pointer(delta), .pointer(dir.dtBias), .long(steps), .int(e)])
+            }
+        }
+        try stage(.scan) {
+            for (dir, suffix, reverse) in directions {
+                let arguments: [KernelArgument] = [
+                    .pointer(buffer("y" + suffix)), .pointer(u(suffix)), .pointer(buffer("delta" + suffix)), .pointer(dir.a),
+                    .pointer(buffer("dbc" + suffix)), .int(b), .int(view.groups), .int(e), .int(n), .int(xw), .int(r), .flag(reverse),
+                ]
+                if plan.usesLaneScan {
+                    try launch(CUDAKernel.selectiveScanLanes, .elementwise(b * e * n), arguments)
+                } else {
+                    try launch(CUDAKernel.selectiveScan, .elementwise(b * e), arguments)
+                }
+            }
+        }
+        try stage(.combine) {
+            try launch(CUDAKernel.combineNormGate, .perRow(tokens, width: e), [
+                .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
+                .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
+                .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .int(s), .int(e), .int(view.groups), .int(view.width),
+                .int(view.interleave), .float(Self.epsilon),
+            ])
+        }
+        try stage(.outProj) {
+            try device.gemmNT(out: output, ldOut: d, a: buffer("gated"), lda: e, b: w.outProj, ldb: e, m: tokens, n: d, k: e,
+                              accumulate: false)
+            if let bias = w.outProjBias { try addBias(output, bias, rows: tokens, cols: d) }
+        }
     }
 
     private func addBias(_ x: DevicePointer, _ bias: DevicePointer, rows: Int, cols: Int) throws(CUDAError) {

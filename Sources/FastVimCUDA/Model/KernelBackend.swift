@@ -63,7 +63,7 @@ public final class KernelBackend: ComputeBackend, @unchecked Sendable {
 }
 
 /// A device pass that holds the backend's lock while it runs.
-final class SerializedPass: ForwardPass {
+final class SerializedPass: ForwardPass, StageProfiling {
     let pass: DeviceForwardPass
     let lock: NSLock
 
@@ -83,4 +83,5 @@ final class SerializedPass: ForwardPass {
 
     func load(input: UnsafePointer<Float>) throws { try lock.withLock { try pass.load(input: input) } }
     func runLoaded() throws { try lock.withLock { try pass.runLoaded() } }
+    func profileStages() throws -> [StageProfile.Stage: Double] { try lock.withLock { try pass.profileStages() } }
 }

@@ -30,6 +30,12 @@ public protocol ForwardPass: AnyObject {
     func runLoaded() throws
 }
 
+/// A pass that can time its stages (the benchmark's per-block breakdown): one extra pass on
+/// the loaded input, milliseconds per stage summed over the blocks.
+public protocol StageProfiling {
+    func profileStages() throws -> [StageProfile.Stage: Double]
+}
+
 /// The CPU engine: OpenBLAS GEMMs and the engine's SIMD kernels over `Parallel`'s threads.
 public final class CPUBackend: ComputeBackend {
     public static let shared = CPUBackend()
@@ -46,7 +52,7 @@ public final class CPUBackend: ComputeBackend {
 }
 
 /// A workspace and the model it was made for.
-public final class CPUForwardPass: ForwardPass {
+public final class CPUForwardPass: ForwardPass, StageProfiling {
     public let model: VisionMamba
     public let workspace: Workspace
 
@@ -72,6 +78,14 @@ public final class CPUForwardPass: ForwardPass {
         let a = model.architecture
         loaded = Array(UnsafeBufferPointer(start: input, count: batch * a.inChannels * height * width))
         loadedLogits = [Float](repeating: 0, count: batch * max(a.numClasses, 1))
+    }
+
+    public func profileStages() throws -> [StageProfile.Stage: Double] {
+        let profile = StageProfile()
+        workspace.profile = profile
+        defer { workspace.profile = nil }
+        try runLoaded()
+        return profile.millisecondsPerPass
     }
 
     public func runLoaded() throws {

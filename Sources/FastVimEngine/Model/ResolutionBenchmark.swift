@@ -52,12 +52,8 @@ public enum ResolutionBenchmark {
             try pass.runLoaded()
             if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
-        if let cpu = pass as? CPUForwardPass {
-            let profile = StageProfile()
-            cpu.workspace.profile = profile
-            try pass.runLoaded()
-            cpu.workspace.profile = nil
-            for (stage, ms) in profile.millisecondsPerPass {
+        if let profiling = pass as? StageProfiling {
+            for (stage, ms) in try profiling.profileStages() {
                 breakdown[stage.rawValue] = stage == .patchEmbed || stage == .head ? ms : ms / Double(a.depth)
             }
         }

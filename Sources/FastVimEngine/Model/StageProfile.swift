@@ -33,7 +33,12 @@ public final class StageProfile: @unchecked Sendable {
         return result
     }
 
-    func finishPass() { passes += 1 }
+    public func finishPass() { passes += 1 }
+
+    /// Time measured elsewhere (a GPU's events) for `stage`.
+    public func add(_ stage: Stage, milliseconds: Double) {
+        nanoseconds[stage, default: 0] += UInt64(max(0, milliseconds) * 1e6)
+    }
 
     public func reset() {
         nanoseconds.removeAll()
