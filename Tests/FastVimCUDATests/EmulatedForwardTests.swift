@@ -24,6 +24,18 @@ import TestSupport
         #expect(outcome.passed, "\(name): max |diff| \(outcome.maxDifference) > \(outcome.tolerance)")
     }
 
+    /// The chunked scan through whole models: chunks of 3 steps forced on (the real
+    /// threshold only chunks small batches of long sequences).
+    @Test(arguments: ["fastvim_small", "vim_ln_small", "vim_small", "channelvim_small"])
+    func matchesTheFixtureWithChunkedScans(_ name: String) throws {
+        let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+        let c = try #require(fixtures.cases.first { $0.name == name })
+        let backend = KernelBackend(name: "emulated", device: try EmulatedDevice(),
+                                    chunking: .init(length: 3, belowLanes: .max))
+        let outcome = try fixtures.run(c, on: backend)
+        #expect(outcome.passed, "\(name): max |diff| \(outcome.maxDifference) > \(outcome.tolerance)")
+    }
+
     /// Inputs that are not a multiple of the patch (padding), a resized position embedding,
     /// batch 3, features and logits: the device pass equals the CPU engine's.
     @Test(arguments: ["fastvim_small.ckpt", "vim_ln_small.ckpt", "vim_small.pth"])

@@ -9,6 +9,7 @@ import Testing
     static let tested: Set<String> = [
         "fv_im2col", "fv_embed_assemble", "fv_add_rmsnorm", "fv_grid_transpose", "fv_conv_silu_pool", "fv_softplus_bias",
         "fv_selective_scan", "fv_selective_scan_lanes", "fv_combine_norm_gate", "fv_mean_tokens", "fv_add_row_bias",
+        "fv_scan_chunk_states", "fv_scan_chunk_carry", "fv_selective_scan_chunked",
     ]
 
     @Test func everyKernelIsCovered() {
@@ -176,6 +177,32 @@ import Testing
         expectClose(y1, expected, "thread per channel, n \(n)")
         expectClose(y2, expected, "lane per state, n \(n)")
         expectClose(y2, y1, "the two scans, n \(n)")
+    }
+
+    /// The chunked scan (chunk states, carry, rescan) against the plain loop: chunks that
+    /// divide the sequence, a ragged last chunk, one step per chunk, one chunk for all.
+    @Test(arguments: [(5, 16, false), (5, 16, true), (1, 16, true), (23, 4, false), (40, 16, true), (6, 32, false)])
+    func chunkedScan(_ chunk: Int, _ n: Int, _ reverse: Bool) throws {
+        let device = try EmulatedDevice()
+        var random = SeededRandom(11)
+        let (batch, steps, e, r) = (2, 23, 19, 3)
+        let ldBC = r + 2 * n
+        let chunks = (steps + chunk - 1) / chunk
+        let u = random.floats(batch * steps * e), delta = random.floats(batch * steps * e, 0.01, 1)
+        let a = random.floats(e * n, 0, 2).map { -expf($0) }, dbc = random.floats(batch * steps * ldBC)
+        let (pu, pd, pa, pdbc) = (try device.buffer(u), try device.buffer(delta), try device.buffer(a), try device.buffer(dbc))
+        let states = try device.buffer(count: batch * chunks * e * n), decays = try device.buffer(count: batch * chunks * e * n)
+        let y = try device.buffer(count: batch * steps * e)
+        let shape: [KernelArgument] = [.int(batch), .int(steps), .int(e), .int(n), .int(ldBC), .int(r), .flag(reverse), .int(chunk), .int(chunks)]
+        try device.run("fv_scan_chunk_states", .elementwise(batch * chunks * e * n),
+                       [.pointer(states), .pointer(decays), .pointer(pu), .pointer(pd), .pointer(pa), .pointer(pdbc)] + shape)
+        try device.run("fv_scan_chunk_carry", .elementwise(batch * e * n),
+                       [.pointer(states), .pointer(decays), .int(batch), .int(e), .int(n), .int(chunks)])
+        try device.run("fv_selective_scan_chunked", .elementwise(batch * chunks * e * n),
+                       [.pointer(y), .pointer(pu), .pointer(pd), .pointer(pa), .pointer(pdbc), .pointer(states)] + shape)
+        let expected = KernelReference.selectiveScan(u: u, delta: delta, a: a, dbc: dbc, batch: batch, steps: steps, e: e, n: n,
+                                                     ldBC: ldBC, r: r, reverse: reverse)
+        expectClose(try device.read(y, batch * steps * e), expected, "chunk \(chunk), n \(n)\(reverse ? ", reverse" : "")")
     }
 
     struct CombineCase: CustomStringConvertible, Sendable {

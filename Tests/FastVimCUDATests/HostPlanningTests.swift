@@ -39,6 +39,20 @@ import Testing
         #expect(channels.mixerView(block: 0) == .init(transposed: false, groups: 14 * c, width: 14, interleave: c))
     }
 
+    /// Vim-T at 2048 px: one image leaves 6,144 scan lanes, so its 16,385 steps are cut into
+    /// 65 chunks of 256; at batch 128 the lanes fill the GPU and the scan runs whole.
+    @Test func scansAreChunkedOnlyWhenLanesAreFew() throws {
+        let vim = try Self.architecture("vim-t")
+        let one = ForwardPlan(architecture: vim, batch: 1, height: 2048, width: 2048)
+        #expect(one.sequence == 16385 && one.scanChunks(steps: one.sequence) == 65)
+        #expect(one.arena.buffer("chunk_state")?.bytes == 65 * 384 * 16 * 4)
+        let many = ForwardPlan(architecture: vim, batch: 128, height: 2048, width: 2048)
+        #expect(many.scanChunks(steps: many.sequence) == 1 && many.arena.buffer("chunk_state")?.bytes == 0)
+        // FastVim's pooled scans are short: 128 steps at 2048 px.
+        let fast = ForwardPlan(architecture: try Self.architecture("fastvim-t"), batch: 1, height: 2048, width: 2048)
+        #expect(fast.scanChunks(steps: fast.maxGroups) == 1)
+    }
+
     @Test func launchShapesCoverEveryElement() {
         for count in [1, 255, 256, 257, 8 * 196 * 384] {
             let l = LaunchShape.elementwise(count)

@@ -40,6 +40,7 @@ public struct CUDAKernel: Sendable {
     /// Every kernel of the FastVim/Vim forward pass, in the order a pass uses them.
     public static let all: [CUDAKernel] = [
         patchEmbedIm2col, embedAssemble, addRMSNorm, gridTranspose, convSiLUPool, softplusBias, selectiveScan, selectiveScanLanes,
+        scanChunkStates, scanChunkCarry, selectiveScanChunked,
         combineNormGate, meanTokens, addRowBias,
     ]
 

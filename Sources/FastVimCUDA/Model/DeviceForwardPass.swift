@@ -26,8 +26,9 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     /// Norm epsilon of RMSNorm and the post-SSM LayerNorm, as the CPU engine.
     static let epsilon: Float = 1e-5
 
-    init(model: VisionMamba, weights: DeviceWeights, device: any KernelDevice, batch: Int, height: Int, width: Int) throws {
-        plan = ForwardPlan(architecture: model.architecture, batch: batch, height: height, width: width)
+    init(model: VisionMamba, weights: DeviceWeights, device: any KernelDevice, batch: Int, height: Int, width: Int,
+         chunking: ForwardPlan.ScanChunking = .init()) throws {
+        plan = ForwardPlan(architecture: model.architecture, batch: batch, height: height, width: width, chunking: chunking)
         self.device = device
         self.weights = weights
         memory = DeviceAllocations(device)
@@ -237,7 +238,10 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
                     .pointer(buffer("y" + suffix)), .pointer(u(suffix)), .pointer(buffer("delta" + suffix)), .pointer(dir.a),
                     .pointer(buffer("dbc" + suffix)), .int(b), .int(view.groups), .int(e), .int(n), .int(xw), .int(r), .flag(reverse),
                 ]
-                if plan.usesLaneScan {
+                let chunks = plan.scanChunks(steps: view.groups)
+                if chunks > 1 {
+                    try chunkedScan(arguments, chunks: chunks)
+                } else if plan.usesLaneScan {
                     try launch(CUDAKernel.selectiveScanLanes, .elementwise(b * e * n), arguments)
                 } else {
                     try launch(CUDAKernel.selectiveScan, .elementwise(b * e), arguments)
@@ -257,6 +261,20 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
                               accumulate: false)
             if let bias = w.outProjBias { try addBias(output, bias, rows: tokens, cols: d) }
         }
+    }
+
+    /// The scan in chunks: zero-started chunk states and decays, the carry across chunks,
+    /// then every chunk rescanned from its true start. `scan` is the one-pass kernel's
+    /// arguments: y, u, delta, a, dbc, then the shape.
+    private func chunkedScan(_ scan: [KernelArgument], chunks: Int) throws {
+        let a = plan.architecture
+        let (b, e, n) = (batch, a.innerDim, a.stateDim)
+        let (y, inputs, shape) = (scan[0], Array(scan[1 ..< 5]), Array(scan[5...]))
+        let chunked = shape + [.int(plan.chunking.length), .int(chunks)]
+        let (states, decays) = (buffer("chunk_state"), buffer("chunk_decay"))
+        try launch(CUDAKernel.scanChunkStates, .elementwise(b * chunks * e * n), [.pointer(states), .pointer(decays)] + inputs + chunked)
+        try launch(CUDAKernel.scanChunkCarry, .elementwise(b * e * n), [.pointer(states), .pointer(decays), .int(b), .int(e), .int(n), .int(chunks)])
+        try launch(CUDAKernel.selectiveScanChunked, .elementwise(b * chunks * e * n), [y] + inputs + [.pointer(states)] + chunked)
     }
 
     private func addBias(_ x: DevicePointer, _ bias: DevicePointer, rows: Int, cols: Int) throws(CUDAError) {

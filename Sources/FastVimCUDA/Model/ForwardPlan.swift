@@ -16,8 +16,24 @@ public struct ForwardPlan: Sendable, Equatable {
     /// Scan steps per image: pooled rows/columns (FastVim) or every token (Vim); the largest over blocks.
     public let maxGroups: Int
     public let arena: DeviceArena
+    public let chunking: ScanChunking
 
-    public init(architecture a: Architecture, batch: Int, height: Int, width: Int) {
+    /// When the scan cuts the sequence into chunks: only when its lanes (batch x channels x
+    /// states) are too few to keep the GPU busy, and the sequence is long enough to cut.
+    public struct ScanChunking: Sendable, Equatable {
+        /// Steps per chunk.
+        public var length = 256
+        /// Chunk only below this many lanes (an H100 holds about 270k resident threads).
+        public var belowLanes = 1 << 17
+
+        public init(length: Int = 256, belowLanes: Int = 1 << 17) {
+            self.length = max(1, length)
+            self.belowLanes = belowLanes
+        }
+    }
+
+    public init(architecture a: Architecture, batch: Int, height: Int, width: Int, chunking: ScanChunking = ScanChunking()) {
+        self.chunking = chunking
         self.architecture = a
         self.batch = batch
         self.height = height
@@ -31,6 +47,10 @@ public struct ForwardPlan: Sendable, Equatable {
         let patchLength = a.kernelChannels * a.patchSize * a.patchSize
         // Vim scans the conv output itself: no pooled copies.
         let pooled = a.pools ? b * g * e : 0
+        let n = a.stateDim
+        let lanes = b * e * n
+        let chunks = Self.chunks(steps: g, lanes: lanes, laneScan: n > 0 && n <= 32 && n & (n - 1) == 0, chunking)
+        let chunkFloats = chunks > 1 ? b * chunks * e * n : 0
         arena = DeviceArena(floats: [
             ("input", b * a.inChannels * height * width), ("columns", b * tokens * patchLength), ("patches", b * tokens * d),
             ("position", s * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
@@ -38,6 +58,7 @@ public struct ForwardPlan: Sendable, Equatable {
             ("pooled_f", pooled), ("pooled_b", pooled), ("dbc_f", b * g * xw), ("dbc_b", b * g * xw),
             ("delta_f", b * g * e), ("delta_b", b * g * e), ("y_f", b * g * e), ("y_b", b * g * e), ("gated", b * s * e),
             ("features", b * d), ("logits", b * max(a.numClasses, 1)),
+            ("chunk_state", chunkFloats), ("chunk_decay", chunkFloats),
         ])
     }
 
@@ -68,6 +89,16 @@ public struct ForwardPlan: Sendable, Equatable {
     /// Tokens the final features average: all of them (FastVim), or the class token (Vim).
     public var featureTokens: (first: Int, count: Int) {
         architecture.hasClassToken ? (tokens / 2, 1) : (0, sequence)
+    }
+
+    /// Chunks a scan of `steps` steps is cut into; 1 runs it whole.
+    public func scanChunks(steps: Int) -> Int {
+        Self.chunks(steps: steps, lanes: batch * architecture.innerDim * architecture.stateDim, laneScan: usesLaneScan, chunking)
+    }
+
+    static func chunks(steps: Int, lanes: Int, laneScan: Bool, _ c: ScanChunking) -> Int {
+        guard laneScan, lanes < c.belowLanes, steps >= 2 * c.length else { return 1 }
+        return (steps + c.length - 1) / c.length
     }
 
     /// The lane-per-state scan needs a power-of-two state size within a warp.

@@ -11,16 +11,21 @@ public final class KernelBackend: ComputeBackend, @unchecked Sendable {
     private let lock = NSLock()
     private var uploaded: [ObjectIdentifier: (model: VisionMamba, weights: DeviceWeights)] = [:]
 
-    public init(name: String, device: any KernelDevice) {
+    /// When passes cut their scans into chunks (small batches of long Vim sequences).
+    public let chunking: ForwardPlan.ScanChunking
+
+    public init(name: String, device: any KernelDevice, chunking: ForwardPlan.ScanChunking = .init()) {
         self.name = name
         self.device = device
+        self.chunking = chunking
         summary = device.summary
     }
 
     public func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass {
         try lock.withLock {
             let weights = try weights(for: model)
-            let pass = try DeviceForwardPass(model: model, weights: weights, device: device, batch: batch, height: height, width: width)
+            let pass = try DeviceForwardPass(model: model, weights: weights, device: device, batch: batch, height: height, width: width,
+                                             chunking: chunking)
             return SerializedPass(pass, lock: lock)
         }
     }
