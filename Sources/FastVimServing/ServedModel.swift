@@ -20,7 +20,7 @@ public final class ServedModel: Sendable {
             "name": name, "family": a.family.rawValue, "classes": a.numClasses,
             "image_size": [bundle.inputHeight, bundle.inputWidth], "embed_dim": a.embedDim, "depth": a.depth,
             "patch_size": a.patchSize, "parameters": bundle.model.parameterCount, "checkpoint": bundle.checkpointPath,
-            "weights": bundle.model.checkpoint.source,
+            "weights": bundle.model.checkpoint.source, "device": bundle.backend.name,
             "preprocessing": [
                 "resize": bundle.pipeline.preprocessing.resize,
                 "crop_size": [bundle.inputHeight, bundle.inputWidth],

@@ -75,6 +75,7 @@ extension ServerTests {
                 let list = try #require(try models.json()["models"] as? [[String: Any]])
                 #expect(list.compactMap { $0["name"] as? String } == ["t", "small"])
                 #expect(list.first?["classes"] as? Int == 1000)
+                #expect(list.allSatisfy { $0["device"] as? String == "cpu" })
             }
         }
 
