@@ -67,4 +67,16 @@ import Testing
         #expect(CUBLAS.compute32F == 68 && CUBLAS.gemmDefault == -1)
         #expect(CUBLAS.fp32 == 0 && CUBLAS.bf16 == 14)
     }
+
+    /// The fallback for an NVRTC newer than the driver: machine code for the GPU, an ELF
+    /// of machine EM_CUDA (190), with the kernel's symbol in it.
+    @Test(arguments: ["sm_80", "sm_90"])
+    func cubinIsMachineCodeForTheGPU(_ architecture: String) throws {
+        let nvrtc = try NVRTC(directories: KernelCompilationTests.directories)
+        let kernel = CUDAKernel.toBF16
+        let elf = try nvrtc.compileCUBIN(kernel.source, name: kernel.name + ".cu", architecture: architecture)
+        #expect(elf.starts(with: [0x7f, 0x45, 0x4c, 0x46]))
+        #expect(elf.count > 20 && UInt16(elf[18]) | UInt16(elf[19]) << 8 == 190)
+        #expect(String(decoding: elf.map { $0 == 0 ? 10 : $0 }, as: UTF8.self).contains(kernel.name))
+    }
 }

@@ -92,14 +92,23 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     private func loadKernels(_ kernels: [CUDAKernel], cache: KernelCache, nvrtc: NVRTC) throws(CUDAError) {
         for kernel in kernels {
             let (ptx, cached) = try cache.ptx(for: kernel, architecture: gpu.architecture, nvrtc: nvrtc)
-            if cached { kernelsFromCache += 1 } else { kernelsCompiled += 1 }
+            var compiled = !cached
             var module: OpaquePointer?
-            let rc = ptx.withCString { api.moduleLoadData(&module, $0) }
+            var rc = ptx.withCString { api.moduleLoadData(&module, $0) }
             if rc == DriverAPI.unsupportedPTXVersion {
-                throw .driver("cuModuleLoadData failed for \(kernel.name): \(api.describe(rc)); NVRTC \(nvrtcVersion.major).\(nvrtcVersion.minor) "
-                    + "writes PTX newer than this driver (CUDA \(driverVersion.major).\(driverVersion.minor)) reads: use an NVRTC no newer than the driver")
+                // An NVRTC newer than the driver (PyTorch's cu13 wheels bring NVRTC 13.2, whose PTX
+                // ISA 9.2 a 580 driver, CUDA 13.0, cannot JIT): machine code for this GPU loads.
+                let binary = try nvrtc.compileCUBIN(kernel.source, name: kernel.name + ".cu", architecture: gpu.architecture)
+                rc = binary.withUnsafeBytes { api.moduleLoadData(&module, $0.baseAddress!) }
+                if rc != 0 {
+                    throw .driver("cuModuleLoadData failed for \(kernel.name), as PTX (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) and as CUBIN (\(api.describe(rc))): "
+                        + "NVRTC \(nvrtcVersion.major).\(nvrtcVersion.minor) is newer than this driver (CUDA \(driverVersion.major).\(driverVersion.minor)): "
+                        + "use an NVRTC of the driver's major version")
+                }
+                compiled = true
             }
             try api.check(rc, "cuModuleLoadData(\(kernel.name))")
+            if compiled { kernelsCompiled += 1 } else { kernelsFromCache += 1 }
             guard let module else { throw .driver("cuModuleLoadData(\(kernel.name)) returned no module") }
             modules.append(module)
             var function: OpaquePointer?
