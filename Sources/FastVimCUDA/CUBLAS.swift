@@ -22,6 +22,7 @@ public final class CUBLAS: @unchecked Sendable {
     typealias StatusText = @convention(c) (Int32) -> UnsafePointer<CChar>?
 
     // cublas_api.h and library_types.h values.
+    static let opN: Int32 = 0, opT: Int32 = 1 // CUBLAS_OP_N, CUBLAS_OP_T
     static let tf32TensorOpMath: Int32 = 3 // CUBLAS_TF32_TENSOR_OP_MATH
     static let defaultMath: Int32 = 0 // CUBLAS_DEFAULT_MATH
     static let bf16: Int32 = 14 // CUDA_R_16BF
@@ -64,17 +65,18 @@ public final class CUBLAS: @unchecked Sendable {
     }
 
     /// The column-major cuBLAS call computing the row-major out (m, n) = a (m, k) · bᵀ with
-    /// b stored (n, k), as the CPU engine's gemmNT: cuBLAS sees outᵀ (n, m) = b (n, k) · aᵀ,
-    /// i.e. op(A) = bᵀ-transposed (CUBLAS_OP_T on b with ld ldb) and op(B) = a (CUBLAS_OP_N, ld lda).
+    /// b stored (n, k), as the CPU engine's gemmNT. A row-major (r, c) matrix with leading
+    /// dimension ld is the column-major (c, r) matrix with the same ld, so cuBLAS computes
+    /// outᵀ (n, m) = b · aᵀ: its A is b read transposed (CUBLAS_OP_T, ld ldb), its B is a
+    /// as stored (CUBLAS_OP_N, ld lda), its C is out (ld ldOut).
     public struct GemmNT: Equatable, Sendable {
         public let transA: Int32, transB: Int32
         public let m: Int32, n: Int32, k: Int32
         public let lda: Int32, ldb: Int32, ldc: Int32
 
         public init(m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldOut: Int) {
-            // CUBLAS_OP_N = 0, CUBLAS_OP_T = 1
-            transA = 1
-            transB = 0
+            transA = CUBLAS.opT
+            transB = CUBLAS.opN
             self.m = Int32(n)
             self.n = Int32(m)
             self.k = Int32(k)
@@ -82,5 +84,8 @@ public final class CUBLAS: @unchecked Sendable {
             self.ldb = Int32(lda)
             ldc = Int32(ldOut)
         }
+
+        /// cuBLAS's A and B operands for the row-major a and b, in that order.
+        public func operands<P>(a: P, b: P) -> (A: P, B: P) { (b, a) }
     }
 }

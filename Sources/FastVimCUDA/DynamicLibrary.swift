@@ -38,9 +38,12 @@ public final class DynamicLibrary: @unchecked Sendable {
 
     /// A C function of this library, cast to its Swift function type.
     public func symbol<T>(_ name: String, as type: T.Type) throws(CUDAError) -> T {
-        guard let p = dlsym(handle, name) else { throw .symbolNotFound(name, library: path) }
+        guard let p = address(name) else { throw .symbolNotFound(name, library: path) }
         return unsafeBitCast(p, to: type)
     }
+
+    /// The address of an exported symbol, nil when the library has none of that name.
+    func address(_ name: String) -> UnsafeMutableRawPointer? { dlsym(handle, name) }
 }
 
 public enum CUDAError: Error, CustomStringConvertible, Equatable {

@@ -16,6 +16,8 @@ public final class NVRTC: @unchecked Sendable {
     public let library: DynamicLibrary
     private let create: Create, compile: Compile, logSize: SizeOf, log: Get, ptxSize: SizeOf, ptx: Get, destroy: Destroy
     private let errorString: ErrorString
+    /// nvrtcGetCUBINSize / nvrtcGetCUBIN, NVRTC 11.1 and later; nil before.
+    private let cubinSize: SizeOf?, cubin: Get?
     public let version: (major: Int, minor: Int)
 
     public init(directories: [String] = CUDALibraryPath.directories()) throws(CUDAError) {
@@ -29,6 +31,8 @@ public final class NVRTC: @unchecked Sendable {
         ptx = try library.symbol("nvrtcGetPTX", as: Get.self)
         destroy = try library.symbol("nvrtcDestroyProgram", as: Destroy.self)
         errorString = try library.symbol("nvrtcGetErrorString", as: ErrorString.self)
+        cubinSize = try? library.symbol("nvrtcGetCUBINSize", as: SizeOf.self)
+        cubin = try? library.symbol("nvrtcGetCUBIN", as: Get.self)
         let v = try library.symbol("nvrtcVersion", as: Version.self)
         var major: Int32 = 0, minor: Int32 = 0
         _ = v(&major, &minor)
@@ -37,6 +41,23 @@ public final class NVRTC: @unchecked Sendable {
 
     /// Compiles one kernel source for `architecture` (e.g. "sm_90") and returns its PTX.
     public func compile(_ source: String, name: String, architecture: String) throws(CUDAError) -> String {
+        let text = try build(source, name: name, architecture: architecture, size: ptxSize, get: ptx)
+        return String(decoding: text.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// The same kernel as machine code (an ELF cubin) for `architecture`, a real one (sm_XX).
+    /// A driver loads it without JIT-compiling PTX, so also when this NVRTC writes a PTX ISA
+    /// newer than the driver reads: within a CUDA major release that is the supported way
+    /// (minor version compatibility) of using a newer NVRTC than the driver.
+    public func compileCUBIN(_ source: String, name: String, architecture: String) throws(CUDAError) -> [UInt8] {
+        guard let cubinSize, let cubin else {
+            throw .nvrtc("NVRTC \(version.major).\(version.minor) cannot write CUBIN (NVRTC 11.1 and later can)")
+        }
+        return try build(source, name: name, architecture: architecture, size: cubinSize, get: cubin)
+    }
+
+    /// Compiles and returns what `size` and `get` read out of the program.
+    private func build(_ source: String, name: String, architecture: String, size sizeOf: SizeOf, get: Get) throws(CUDAError) -> [UInt8] {
         var program: Program = nil
         var rc = source.withCString { src in name.withCString { create(&program, src, $0, 0, nil, nil) } }
         guard rc == 0 else { throw .nvrtc(message(rc)) }
@@ -53,10 +74,12 @@ public final class NVRTC: @unchecked Sendable {
             throw .compilation(kernel: "\(name) with NVRTC for \(architecture)", log: String(cString: text))
         }
         var size = 0
-        _ = ptxSize(program, &size)
-        var out = [CChar](repeating: 0, count: max(size, 1))
-        _ = ptx(program, &out)
-        return String(cString: out)
+        rc = sizeOf(program, &size)
+        guard rc == 0 else { throw .nvrtc(message(rc)) }
+        var out = [UInt8](repeating: 0, count: max(size, 1))
+        rc = out.withUnsafeMutableBytes { get(program, $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+        guard rc == 0 else { throw .nvrtc(message(rc)) }
+        return out
     }
 
     /// The compile options for `architecture`; the kernel cache keys PTX on them too.

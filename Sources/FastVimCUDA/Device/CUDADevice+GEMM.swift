@@ -26,15 +26,17 @@ extension CUDADevice {
             switch precision {
             case .fp32, .tf32:
                 let g = CUBLAS.GemmNT(m: m, n: n, k: k, lda: lda, ldb: ldb, ldOut: ldOut)
-                try blas.check(blas.sgemm(blasHandle, g.transA, g.transB, g.m, g.n, g.k, &alpha, Self.raw(b), g.lda,
-                                          Self.raw(a), g.ldb, &beta, Self.raw(out), g.ldc), "cublasSgemm_v2")
+                let (A, B) = g.operands(a: a, b: b)
+                try blas.check(blas.sgemm(blasHandle, g.transA, g.transB, g.m, g.n, g.k, &alpha, Self.raw(A), g.lda,
+                                          Self.raw(B), g.ldb, &beta, Self.raw(out), g.ldc), "cublasSgemm_v2")
             case .bf16:
                 let weight = try bf16Weight(b, rows: n, cols: k, ld: ldb)
                 let activations = try bf16Activations(a, rows: m, cols: k, ld: lda)
                 // Both copies are packed: their leading dimension is k.
                 let g = CUBLAS.GemmNT(m: m, n: n, k: k, lda: k, ldb: k, ldOut: ldOut)
+                let (A, B) = g.operands(a: activations, b: weight)
                 try blas.check(blas.gemmEx(blasHandle, g.transA, g.transB, g.m, g.n, g.k, &alpha,
-                                           Self.raw(weight), CUBLAS.bf16, g.lda, Self.raw(activations), CUBLAS.bf16, g.ldb,
+                                           Self.raw(A), CUBLAS.bf16, g.lda, Self.raw(B), CUBLAS.bf16, g.ldb,
                                            &beta, Self.raw(out), CUBLAS.fp32, g.ldc, CUBLAS.compute32F, CUBLAS.gemmDefault),
                                "cublasGemmEx")
             }

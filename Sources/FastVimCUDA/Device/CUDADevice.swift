@@ -43,8 +43,10 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     var retired: [DevicePointer] = []
     var capturing = false
     var liveGraphs = 0
-    /// Frees asked for during a capture: done when it ends (a free may synchronize).
+    /// Frees asked for during a capture: done when it ends (a free may synchronize, and
+    /// waits for the stream, neither of which a capture allows).
     var freesAfterCapture: [DevicePointer] = []
+    var hostFreesAfterCapture: [UnsafeMutableRawPointer] = []
     /// The first failure of a call that cannot throw (`free`), reported by the next `synchronize`.
     var deferredError: CUDAError?
 
@@ -90,14 +92,23 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     private func loadKernels(_ kernels: [CUDAKernel], cache: KernelCache, nvrtc: NVRTC) throws(CUDAError) {
         for kernel in kernels {
             let (ptx, cached) = try cache.ptx(for: kernel, architecture: gpu.architecture, nvrtc: nvrtc)
-            if cached { kernelsFromCache += 1 } else { kernelsCompiled += 1 }
+            var compiled = !cached
             var module: OpaquePointer?
-            let rc = ptx.withCString { api.moduleLoadData(&module, $0) }
+            var rc = ptx.withCString { api.moduleLoadData(&module, $0) }
             if rc == DriverAPI.unsupportedPTXVersion {
-                throw .driver("cuModuleLoadData failed for \(kernel.name): \(api.describe(rc)); NVRTC \(nvrtcVersion.major).\(nvrtcVersion.minor) "
-                    + "writes PTX newer than this driver (CUDA \(driverVersion.major).\(driverVersion.minor)) reads: use an NVRTC no newer than the driver")
+                // An NVRTC newer than the driver (PyTorch's cu13 wheels bring NVRTC 13.2, whose PTX
+                // ISA 9.2 a 580 driver, CUDA 13.0, cannot JIT): machine code for this GPU loads.
+                let binary = try nvrtc.compileCUBIN(kernel.source, name: kernel.name + ".cu", architecture: gpu.architecture)
+                rc = binary.withUnsafeBytes { api.moduleLoadData(&module, $0.baseAddress!) }
+                if rc != 0 {
+                    throw .driver("cuModuleLoadData failed for \(kernel.name), as PTX (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) and as CUBIN (\(api.describe(rc))): "
+                        + "NVRTC \(nvrtcVersion.major).\(nvrtcVersion.minor) is newer than this driver (CUDA \(driverVersion.major).\(driverVersion.minor)): "
+                        + "use an NVRTC of the driver's major version")
+                }
+                compiled = true
             }
             try api.check(rc, "cuModuleLoadData(\(kernel.name))")
+            if compiled { kernelsCompiled += 1 } else { kernelsFromCache += 1 }
             guard let module else { throw .driver("cuModuleLoadData(\(kernel.name)) returned no module") }
             modules.append(module)
             var function: OpaquePointer?
@@ -112,10 +123,11 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         _ = api.ctxSetCurrent(context)
         if let stream { _ = api.streamSynchronize(stream) }
         if let sideStream { _ = api.streamSynchronize(sideStream) }
+        // cuBLAS goes before the workspace it was given.
+        if let blasHandle { _ = blas.destroy(blasHandle) }
         // Everything allocated here (the caller's buffers, bf16 copies, scratch, cuBLAS's
         // workspace): the primary context outlives this object when others share it.
         for address in allocations.keys { _ = api.memFree(address) }
-        if let blasHandle { _ = blas.destroy(blasHandle) }
         for module in modules { _ = api.moduleUnload(module) }
         if let sideStream { _ = api.streamDestroy(sideStream) }
         if let stream { _ = api.streamDestroy(stream) }
@@ -149,14 +161,36 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         return DevicePointer(address: address)
     }
 
-    /// cuMemFree_v2, forgotten. The caller holds the lock and has made the context current.
+    /// cuMemFree_v2, forgotten; during a capture, once it has ended. The caller holds the
+    /// lock and has made the context current.
     func rawFree(_ pointer: DevicePointer) {
-        guard allocations.removeValue(forKey: pointer.address) != nil else {
-            if deferredError == nil { deferredError = .driver("free of 0x\(String(pointer.address, radix: 16)), which this device did not allocate (or freed already)") }
+        guard allocations[pointer.address] != nil else {
+            report(.driver("free of 0x\(String(pointer.address, radix: 16)), which this device did not allocate (or freed already)"))
             return
         }
+        if capturing {
+            freesAfterCapture.append(pointer)
+            return
+        }
+        allocations[pointer.address] = nil
+        waitBeforeFree()
         let rc = api.memFree(pointer.address)
-        if rc != 0, deferredError == nil { deferredError = .driver("cuMemFree_v2 failed: \(api.describe(rc))") }
+        if rc != 0 { report(.driver("cuMemFree_v2 failed: \(api.describe(rc))")) }
+    }
+
+    /// Kernels and copies still queued may read what is about to be freed, and cuMemFree (and
+    /// cuMemFreeHost) only "may perform implicit synchronization" (cuda.h): wait explicitly.
+    /// Every launch, copy and graph replay goes to `stream`; the side stream is waited for
+    /// right after each use. The caller holds the lock and is not capturing.
+    func waitBeforeFree() {
+        guard let stream else { return }
+        let rc = api.streamSynchronize(stream)
+        if rc != 0 { report(.driver("cuStreamSynchronize before a free failed: \(api.describe(rc))")) }
+    }
+
+    /// Keeps the first failure of a call that cannot throw for the next `synchronize`.
+    func report(_ error: CUDAError) {
+        if deferredError == nil { deferredError = error }
     }
 
     /// Frees now, or keeps until no captured graph can read it.
@@ -177,12 +211,12 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do throws(CUDAError) { try enter() } catch {
-            if deferredError == nil { deferredError = error }
+            report(error)
             return
         }
         let size = allocations[pointer.address] ?? 1
         dropBF16Copies(overlapping: pointer.address, bytes: size)
-        if capturing { freesAfterCapture.append(pointer) } else { rawFree(pointer) }
+        rawFree(pointer)
     }
 
     /// Queues the copy; pageable host memory is staged by the driver before this returns, so
@@ -190,6 +224,9 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func upload(_ host: UnsafeRawBufferPointer, to pointer: DevicePointer) throws(CUDAError) {
         guard host.count > 0 else { return }
         try locked { () throws(CUDAError) in
+            // The staging copy happens now, not at a replay: the driver refuses it in a capture,
+            // and the refusal would invalidate the whole capture. Say why instead.
+            guard !capturing else { throw .driver("upload of pageable memory inside captureGraph: use upload(from: PinnedBuffer) there") }
             try enter()
             dropBF16Copies(overlapping: pointer.address, bytes: host.count)
             try api.check(api.memcpyHtoDAsync(pointer.address, host.baseAddress, host.count, stream), "cuMemcpyHtoDAsync_v2")

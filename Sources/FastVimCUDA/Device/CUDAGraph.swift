@@ -19,10 +19,12 @@ extension CUDADevice {
     /// Records what `body` queues on this device into a graph instead of running it.
     ///
     /// Inside `body`: launches, GEMMs and copies from/to `PinnedBuffer`s; no `download`,
-    /// `synchronize` or `time` (a capture cannot wait for its own stream); allocations are
-    /// allowed (RELAXED capture mode) but best made by a direct run first, which also
-    /// converts bf16 weights. If anything fails, the capture is ended and discarded and the
-    /// error thrown, and the device is ready for direct launches again.
+    /// `synchronize` or `time` (a capture cannot wait for its own stream), no upload of
+    /// pageable memory (staged at the call, so a replay could not repeat it); allocations
+    /// are allowed (RELAXED capture mode) but best made by a direct run first, which also
+    /// converts bf16 weights; frees wait for the capture's end. If anything fails, the
+    /// capture is ended and discarded and the error thrown, and the device is ready for
+    /// direct launches again.
     public func captureGraph(_ body: () throws -> Void) throws -> CUDAGraph {
         try locked { () throws(CUDAError) in
             guard !capturing else { throw .driver("captureGraph inside captureGraph") }
@@ -39,37 +41,65 @@ extension CUDADevice {
             try body()
         } catch {
             _ = endCapture(&graph)
-            if let graph { _ = api.graphDestroy(graph) }
+            if let graph { discard(graph, exec: nil) }
             throw error
         }
         let ended = endCapture(&graph)
         // An invalidated capture ends with an error and no graph.
-        try api.check(ended, "cuStreamEndCapture")
-        guard let graph else { throw CUDAError.driver("cuStreamEndCapture returned no graph") }
+        guard ended == 0, let graph else {
+            if let graph { discard(graph, exec: nil) }
+            try api.check(ended, "cuStreamEndCapture")
+            throw CUDAError.driver("cuStreamEndCapture returned no graph")
+        }
         var exec: OpaquePointer?
         let rc = api.graphInstantiateWithFlags(&exec, graph, 0)
         guard rc == 0, let exec else {
-            _ = api.graphDestroy(graph)
+            discard(graph, exec: exec)
             try api.check(rc, "cuGraphInstantiateWithFlags")
             throw CUDAError.driver("cuGraphInstantiateWithFlags returned no executable graph")
         }
-        lock.lock()
-        liveGraphs += 1
-        lock.unlock()
         return CUDAGraph(device: self, graph: graph, exec: exec)
     }
 
-    /// Ends the capture whatever happened in it, then does the frees asked for meanwhile.
+    /// Ends the capture whatever happened in it. A graph it returns counts as live from here
+    /// on, so what was freed during the capture, which that graph may read, is retired
+    /// rather than freed; without one it is freed now.
     private func endCapture(_ graph: inout OpaquePointer?) -> DriverAPI.Result {
         lock.lock()
         defer { lock.unlock() }
         _ = api.ctxSetCurrent(context)
         let rc = api.streamEndCapture(stream, &graph)
         capturing = false
-        let pending = freesAfterCapture
+        if graph != nil { liveGraphs += 1 }
+        let pending = freesAfterCapture, hostPending = hostFreesAfterCapture
         freesAfterCapture = []
-        for pointer in pending { rawFree(pointer) }
+        hostFreesAfterCapture = []
+        for pointer in pending { release(pointer) }
+        // Pinned buffers are only ever read by copies outside a graph.
+        for pointer in hostPending { rawHostFree(pointer) }
+        freeRetiredIfNoGraph()
         return rc
+    }
+
+    /// Destroys a graph that never became a `CUDAGraph`.
+    private func discard(_ graph: OpaquePointer, exec: OpaquePointer?) {
+        lock.lock()
+        defer { lock.unlock() }
+        _ = api.ctxSetCurrent(context)
+        if let exec { _ = api.graphExecDestroy(exec) }
+        _ = api.graphDestroy(graph)
+        liveGraphs -= 1
+        freeRetiredIfNoGraph()
+    }
+
+    /// Frees what was retired while a graph might read it, once none can. The caller holds
+    /// the lock and has made the context current.
+    func freeRetiredIfNoGraph() {
+        guard liveGraphs == 0, !capturing, !retired.isEmpty else { return }
+        let pending = retired
+        retired = []
+        // rawFree waits for the stream first, so no replay still reads what is freed.
+        for pointer in pending { rawFree(pointer) }
     }
 
     /// Queues a replay of `graph` on the stream.
@@ -91,10 +121,6 @@ extension CUDADevice {
         _ = api.graphExecDestroy(graph.exec)
         _ = api.graphDestroy(graph.graph)
         liveGraphs -= 1
-        guard liveGraphs == 0, !capturing, !retired.isEmpty else { return }
-        // cuMemFree waits for the device, so no replay still reads what is freed.
-        let pending = retired
-        retired = []
-        for pointer in pending { rawFree(pointer) }
+        freeRetiredIfNoGraph()
     }
 }

@@ -1,5 +1,5 @@
 /// The CUDA driver entry points the device uses, looked up in libcuda by the exact symbols
-/// that cuda.h (CUDA 12) binds its names to: `cuMemAlloc` is `cuMemAlloc_v2`, and so on.
+/// that cuda.h (CUDA 12 and 13) binds its names to: `cuMemAlloc` is `cuMemAlloc_v2`, and so on.
 /// The unversioned names of the `_v2` functions are the 32-bit-size ABI of CUDA 3.x and
 /// must not be called. Types: CUresult and C enums are `Int32`, CUdevice `int`,
 /// CUdeviceptr `unsigned long long`, size_t `Int`, handles opaque pointers.
@@ -52,43 +52,55 @@ struct DriverAPI {
     static let unsupportedPTXVersion: Result = 222 // CUDA_ERROR_UNSUPPORTED_PTX_VERSION
 
     init(_ library: DynamicLibrary) throws(CUDAError) {
-        getErrorName = try library.symbol("cuGetErrorName")
-        getErrorString = try library.symbol("cuGetErrorString")
-        driverGetVersion = try library.symbol("cuDriverGetVersion")
-        deviceGet = try library.symbol("cuDeviceGet")
-        primaryCtxRetain = try library.symbol("cuDevicePrimaryCtxRetain")
-        // _v2 since CUDA 11 (cuda.h maps the name to it); drivers before that have the unversioned one.
-        do throws(CUDAError) {
-            primaryCtxRelease = try library.symbol("cuDevicePrimaryCtxRelease_v2")
-        } catch {
-            primaryCtxRelease = try library.symbol("cuDevicePrimaryCtxRelease")
+        try self.init(library: library.path, lookup: library.address)
+    }
+
+    /// Looks each entry point up with `lookup`; where a name has a fallback, the first name
+    /// is the one today's cuda.h binds to and the second the one older drivers export.
+    init(library: String, lookup: (String) -> UnsafeMutableRawPointer?) throws(CUDAError) {
+        func symbol<T>(_ names: String...) throws(CUDAError) -> T {
+            for name in names {
+                if let address = lookup(name) { return unsafeBitCast(address, to: T.self) }
+            }
+            throw .symbolNotFound(names[0], library: library)
         }
-        ctxSetCurrent = try library.symbol("cuCtxSetCurrent")
-        streamCreate = try library.symbol("cuStreamCreate")
-        streamDestroy = try library.symbol("cuStreamDestroy_v2")
-        streamSynchronize = try library.symbol("cuStreamSynchronize")
-        moduleLoadData = try library.symbol("cuModuleLoadData")
-        moduleUnload = try library.symbol("cuModuleUnload")
-        moduleGetFunction = try library.symbol("cuModuleGetFunction")
-        launchKernel = try library.symbol("cuLaunchKernel")
-        memAlloc = try library.symbol("cuMemAlloc_v2")
-        memFree = try library.symbol("cuMemFree_v2")
-        memGetInfo = try library.symbol("cuMemGetInfo_v2")
-        memcpyHtoDAsync = try library.symbol("cuMemcpyHtoDAsync_v2")
-        memcpyDtoHAsync = try library.symbol("cuMemcpyDtoHAsync_v2")
-        memHostAlloc = try library.symbol("cuMemHostAlloc")
-        memFreeHost = try library.symbol("cuMemFreeHost")
-        eventCreate = try library.symbol("cuEventCreate")
-        eventRecord = try library.symbol("cuEventRecord")
-        eventSynchronize = try library.symbol("cuEventSynchronize")
-        eventElapsedTime = try library.symbol("cuEventElapsedTime")
-        eventDestroy = try library.symbol("cuEventDestroy_v2")
-        streamBeginCapture = try library.symbol("cuStreamBeginCapture_v2")
-        streamEndCapture = try library.symbol("cuStreamEndCapture")
-        graphInstantiateWithFlags = try library.symbol("cuGraphInstantiateWithFlags")
-        graphLaunch = try library.symbol("cuGraphLaunch")
-        graphExecDestroy = try library.symbol("cuGraphExecDestroy")
-        graphDestroy = try library.symbol("cuGraphDestroy")
+        getErrorName = try symbol("cuGetErrorName")
+        getErrorString = try symbol("cuGetErrorString")
+        driverGetVersion = try symbol("cuDriverGetVersion")
+        deviceGet = try symbol("cuDeviceGet")
+        primaryCtxRetain = try symbol("cuDevicePrimaryCtxRetain")
+        // _v2 since CUDA 11; same signature, the unversioned one is what drivers before it have.
+        primaryCtxRelease = try symbol("cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease")
+        ctxSetCurrent = try symbol("cuCtxSetCurrent")
+        streamCreate = try symbol("cuStreamCreate")
+        streamDestroy = try symbol("cuStreamDestroy_v2")
+        streamSynchronize = try symbol("cuStreamSynchronize")
+        moduleLoadData = try symbol("cuModuleLoadData")
+        moduleUnload = try symbol("cuModuleUnload")
+        moduleGetFunction = try symbol("cuModuleGetFunction")
+        launchKernel = try symbol("cuLaunchKernel")
+        memAlloc = try symbol("cuMemAlloc_v2")
+        memFree = try symbol("cuMemFree_v2")
+        memGetInfo = try symbol("cuMemGetInfo_v2")
+        memcpyHtoDAsync = try symbol("cuMemcpyHtoDAsync_v2")
+        memcpyDtoHAsync = try symbol("cuMemcpyDtoHAsync_v2")
+        memHostAlloc = try symbol("cuMemHostAlloc")
+        memFreeHost = try symbol("cuMemFreeHost")
+        eventCreate = try symbol("cuEventCreate")
+        eventRecord = try symbol("cuEventRecord")
+        eventSynchronize = try symbol("cuEventSynchronize")
+        // CUDA 13's cuda.h binds the name to _v2 (new in 12.8, same signature); drivers before
+        // 12.8 only have the unversioned one, which later drivers keep for older binaries.
+        eventElapsedTime = try symbol("cuEventElapsedTime_v2", "cuEventElapsedTime")
+        eventDestroy = try symbol("cuEventDestroy_v2")
+        streamBeginCapture = try symbol("cuStreamBeginCapture_v2")
+        streamEndCapture = try symbol("cuStreamEndCapture")
+        // cuda.h 12+ binds cuGraphInstantiate to this; the exported cuGraphInstantiate is the
+        // CUDA 11 five-argument (error node, log buffer) ABI.
+        graphInstantiateWithFlags = try symbol("cuGraphInstantiateWithFlags")
+        graphLaunch = try symbol("cuGraphLaunch")
+        graphExecDestroy = try symbol("cuGraphExecDestroy")
+        graphDestroy = try symbol("cuGraphDestroy")
     }
 
     /// Throws `CUDAError.driver("cuXxx failed: CUDA_ERROR_...: description")` unless `result` is CUDA_SUCCESS.
@@ -106,9 +118,4 @@ struct DriverAPI {
         let n = known ? String(cString: name!) : "CUresult \(result)"
         return text.map { "\(n): \(String(cString: $0))" } ?? n
     }
-}
-
-extension DynamicLibrary {
-    /// A symbol typed by what it is assigned to.
-    func symbol<T>(_ name: String) throws(CUDAError) -> T { try symbol(name, as: T.self) }
 }

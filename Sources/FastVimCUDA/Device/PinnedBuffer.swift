@@ -11,7 +11,7 @@ public final class PinnedBuffer: @unchecked Sendable {
         bytes = try device.hostAllocate(max(count, 1))
     }
 
-    deinit { device.hostFree(bytes.baseAddress) }
+    deinit { device.hostFree(bytes.baseAddress!) }
 
     /// The buffer as float32s (its length rounded down to whole floats).
     public var floats: UnsafeMutableBufferPointer<Float> {
@@ -30,12 +30,20 @@ extension CUDADevice {
         }
     }
 
-    func hostFree(_ pointer: UnsafeMutableRawPointer?) {
+    /// Frees now, or once the capture under way has ended (see `rawFree`).
+    func hostFree(_ pointer: UnsafeMutableRawPointer) {
         lock.lock()
         defer { lock.unlock() }
         _ = api.ctxSetCurrent(context)
+        if capturing { hostFreesAfterCapture.append(pointer) } else { rawHostFree(pointer) }
+    }
+
+    /// cuMemFreeHost once the stream is past every copy from or to the buffer. The caller
+    /// holds the lock, has made the context current and is not capturing.
+    func rawHostFree(_ pointer: UnsafeMutableRawPointer) {
+        waitBeforeFree()
         let rc = api.memFreeHost(pointer)
-        if rc != 0, deferredError == nil { deferredError = .driver("cuMemFreeHost failed: \(api.describe(rc))") }
+        if rc != 0 { report(.driver("cuMemFreeHost failed: \(api.describe(rc))")) }
     }
 
     /// Queues a copy of the first `count` bytes (all by default) of `buffer` to `pointer`, and
