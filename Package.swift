@@ -101,7 +101,9 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "FastVimEngineTests", dependencies: ["FastVimEngine", "TestSupport"]),
         // Also runs the kernel sources on the host (compiled as C++) against the CPU engine.
-        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA", "FastVimEngine", "FastVimServing", "COpenBLAS", "TestSupport"]),
+        // FakeDriver/Native: C++ of a fake libcuda/libcublas, compiled by the tests themselves.
+        .testTarget(name: "FastVimCUDATests", dependencies: ["FastVimCUDA", "FastVimEngine", "FastVimServing", "COpenBLAS", "TestSupport"],
+                    exclude: ["FakeDriver/Native"]),
         .testTarget(name: "FastVimHTTPTests", dependencies: ["FastVimHTTP", "TestSupport"]),
         // Launches the real `fastvim serve` binary and talks to it with real clients; imports no server module.
         .testTarget(name: "ServerTests", dependencies: ["TestSupport"]),

@@ -68,12 +68,13 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Where the CUDA libraries are looked for: `FASTVIM_CUDA_LIBRARY_PATH` (colon-separated)
-/// and an explicit directory first, then the usual install locations, then the loader.
+/// Where the CUDA libraries are looked for: an explicit directory and `FASTVIM_CUDA_LIBRARY_PATH`
+/// first (both may be colon-separated lists, as the libraries may sit in several), then the
+/// usual install locations, then the loader.
 public enum CUDALibraryPath {
     public static func directories(explicit: String? = nil) -> [String] {
         var dirs: [String] = []
-        if let explicit { dirs.append(explicit) }
+        if let explicit { dirs += explicit.split(separator: ":").map(String.init) }
         if let env = ProcessInfo.processInfo.environment["FASTVIM_CUDA_LIBRARY_PATH"] {
             dirs += env.split(separator: ":").map(String.init)
         }

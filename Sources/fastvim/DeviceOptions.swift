@@ -9,7 +9,7 @@ struct DeviceOptions: ParsableArguments {
     @Option(help: "cpu, or cuda / cuda:N for an NVIDIA GPU (the CUDA driver, NVRTC and cuBLAS are opened at run time).")
     var device = "cpu"
 
-    @Option(name: .customLong("cuda-library-path"), help: "Directory holding libcuda/libnvrtc/libcublas, searched first (also FASTVIM_CUDA_LIBRARY_PATH).")
+    @Option(name: .customLong("cuda-library-path"), help: "Directory (or colon-separated directories) holding libcuda/libnvrtc/libcublas, searched first (also FASTVIM_CUDA_LIBRARY_PATH).")
     var cudaLibraryPath: String?
 
     @Option(help: "GEMM arithmetic on a GPU: fp32 (default, as the paper measured), tf32 or bf16 (see docs/BENCHMARKS.md for their accuracy cost).")

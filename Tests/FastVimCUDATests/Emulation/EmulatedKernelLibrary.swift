@@ -71,7 +71,7 @@ final class EmulatedKernelLibrary: @unchecked Sendable {
         return text
     }
 
-    private static func fnv1a(_ parts: [String]) -> String {
+    static func fnv1a(_ parts: [String]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for part in parts {
             for byte in part.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -109,8 +109,11 @@ enum HostCompiler {
         return NSTemporaryDirectory()
     }()
 
-    static func build(_ program: String, compiler: String, key: String, kernels: [CUDAKernel]) throws(CUDAError) -> String {
-        let library = cacheDirectory + "/kernels-\(key).so"
+    /// Compiles `program` (plus `arguments`: more sources, libraries) into `output`, by
+    /// default `kernels-<key>.so` in the cache; an existing file is taken as built.
+    static func build(_ program: String, compiler: String, key: String, kernels: [CUDAKernel], output: String? = nil,
+                      arguments: [String] = []) throws(CUDAError) -> String {
+        let library = output ?? cacheDirectory + "/kernels-\(key).so"
         if FileManager.default.fileExists(atPath: library) { return library }
         // Built under a private name and renamed, so concurrent test processes never load half a file.
         let unique = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0 ... .max))"
@@ -121,7 +124,7 @@ enum HostCompiler {
         } catch {
             throw .driver("cannot write \(source): \(error)")
         }
-        let (status, log) = run(compiler, flags + ["-x", "c++", source, "-o", partial])
+        let (status, log) = run(compiler, flags + ["-x", "c++", source] + arguments + ["-o", partial])
         guard status == 0 else {
             try? FileManager.default.removeItem(atPath: partial)
             let culprit = kernels.first { log.contains("\($0.name).cu:") }?.name ?? "the emulation prelude"

@@ -53,6 +53,11 @@ enum EmulationPrelude {
     static inline float __fdividef(float a, float b) { return a / b; }
     static inline float __saturatef(float x) { return fminf(fmaxf(x, 0.f), 1.f); }
     template <class T> static inline T __ldg(const T* p) { return *p; }
+    // Bit casts (the bf16 conversion reads a float's bits).
+    static inline unsigned int __float_as_uint(float x) { unsigned int u; memcpy(&u, &x, 4); return u; }
+    static inline float __uint_as_float(unsigned int u) { float x; memcpy(&x, &u, 4); return x; }
+    static inline int __float_as_int(float x) { int i; memcpy(&i, &x, 4); return i; }
+    static inline float __int_as_float(int i) { float x; memcpy(&x, &i, 4); return x; }
     static inline int min(int a, int b) { return a < b ? a : b; }
     static inline int max(int a, int b) { return a > b ? a : b; }
     static inline long min(long a, long b) { return a < b ? a : b; }

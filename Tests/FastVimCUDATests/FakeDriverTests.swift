@@ -1,0 +1,245 @@
+@testable import FastVimCUDA
+import FastVimEngine
+import Foundation
+import Testing
+import TestSupport
+
+/// The real `CUDADevice` (driver API calls, cuBLAS mapping, graphs, pinned copies, the
+/// kernel cache) end to end on the host, over a fake libcuda/libcublas (FakeDriver/) and the
+/// real NVRTC, whose PTX the fake binds to the emulated kernels of the same names.
+///
+/// Serialized: the fake is one GPU with one primary context per process, and the tests
+/// count what is left allocated on it.
+@Suite(.serialized) struct FakeDriverTests {
+    static let names = EmulatedForwardTests.names
+    static let nvrtcDirectory = KernelCompilationTests.directories[0]
+
+    /// One PTX cache for the suite, filled by the first open (NVRTC takes seconds a kernel):
+    /// its directory, and how many kernels that open compiled and loaded from it.
+    static let cache: Result<(directory: String, compiled: Int, fromCache: Int), any Error> = Result {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fastvim-fake-cuda-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        let device = try Self.device(try Self.open(cacheDirectory: directory))
+        return (directory, device.kernelsCompiled, device.kernelsFromCache)
+    }
+
+    static func open(_ precision: GemmPrecision = .fp32, cacheDirectory: String? = nil) throws -> KernelBackend {
+        let fake = try FakeDriverLibrary.shared()
+        return try CUDABackend.open(device: "cuda", libraryDirectory: fake.directory + ":" + nvrtcDirectory, precision: precision,
+                                    cacheDirectory: try cacheDirectory ?? cache.get().directory)
+    }
+
+    static func device(_ backend: KernelBackend) throws -> CUDADevice {
+        try #require(backend.device as? CUDADevice)
+    }
+
+    /// Nothing of the device is left on the fake GPU: memory, pinned buffers, streams,
+    /// modules, graphs, events, cuBLAS handles, and its hold on the primary context.
+    static func expectAllReleased(_ fake: FakeDriverLibrary, _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for stat in ["device_allocations", "pinned_allocations", "streams", "events", "modules", "functions", "graphs", "graph_execs",
+                     "context_retains", "cublas_handles"] {
+            #expect(fake.stat(stat) == 0, "\(label): \(stat) \(fake.stat(stat)) left", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// A fixture through three runs of one pass (direct, captured into a CUDA graph,
+    /// replayed), on a backend opened for it and released after.
+    static func runFixture(_ name: String, precision: GemmPrecision) throws -> (GoldenFixtures.Outcome, DeviceForwardPass) {
+        let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+        let c = try #require(fixtures.cases.first { $0.name == name })
+        let backend = RecordingBackend(try open(precision))
+        let outcome = try fixtures.run(c, on: backend, repeats: 3)
+        return (outcome, try #require(backend.passes.first))
+    }
+
+    @Test(arguments: names)
+    func matchesTheFixtureThroughAGraph(_ name: String) throws {
+        let fake = try FakeDriverLibrary.shared()
+        let before = (replays: fake.stat("graph_launches"), gemms: fake.stat("gemms_run"),
+                      defaultWorkspace: fake.stat("gemms_on_default_workspace"), faults: fake.stat("faults"))
+        do {
+            let (outcome, pass) = try Self.runFixture(name, precision: .fp32)
+            #expect(outcome.passed, "\(name): max |diff| \(outcome.maxDifference) > \(outcome.tolerance)")
+            #expect(pass.usesGraph && pass.graphFailure == nil, "\(name): no graph (\(pass.graphFailure ?? "not captured"))")
+        }
+        // Run 2 launches the graph it captured, run 3 replays it.
+        #expect(fake.stat("graph_launches") - before.replays == 2)
+        #expect(fake.stat("gemms_run") > before.gemms)
+        // cublasSetStream drops a workspace set before it: every GEMM must see the device's own.
+        #expect(fake.stat("gemms_on_default_workspace") == before.defaultWorkspace)
+        #expect(fake.stat("faults") == before.faults, "\(name): \(fake.lastFault)")
+        Self.expectAllReleased(fake, name)
+    }
+
+    /// TF32 (the handle's math mode) and bf16 (the conversion kernel, then cublasGemmEx), with
+    /// the bf16 weights converted before the capture and the activations inside it.
+    @Test(arguments: [GemmPrecision.tf32, .bf16])
+    func reducedPrecisionDriftsALittle(_ precision: GemmPrecision) throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let (outcome, pass) = try Self.runFixture("fastvim_t", precision: precision)
+            print("fake CUDA, \(precision.rawValue) GEMMs, fastvim_t: max |diff| \(outcome.maxDifference) (fp32 bound \(outcome.tolerance))")
+            #expect(outcome.maxDifference > 1e-6 && outcome.maxDifference < 0.5)
+            #expect(pass.usesGraph && pass.graphFailure == nil, "\(pass.graphFailure ?? "not captured")")
+        }
+        Self.expectAllReleased(fake, precision.rawValue)
+    }
+
+    /// Row-major out (m, n) = a (m, k) · b (n, k)ᵀ (+ out) through cuBLAS's column-major GEMM,
+    /// on odd sizes with padded leading dimensions, against a host loop over the inputs as
+    /// each precision rounds them. bf16: a new upload to the weight replaces its bf16 copy.
+    @Test(arguments: GemmPrecision.allCases)
+    func gemmNTMatchesTheRowMajorDefinition(_ precision: GemmPrecision) throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let device = try Self.device(try Self.open(precision))
+            let (m, n, k, lda, ldb, ldOut) = (5, 7, 9, 11, 13, 10)
+            var random = SeededRandom(42)
+            let a = random.floats(m * lda), out0 = random.floats(m * ldOut)
+            var b = random.floats(n * ldb)
+            let pa = try device.upload(a), pb = try device.upload(b), po = try device.upload(out0)
+            func expected(_ b: [Float], accumulate: Bool) -> [Float] {
+                var out = out0
+                for i in 0 ..< m {
+                    for j in 0 ..< n {
+                        var sum: Float = 0
+                        for p in 0 ..< k { sum += precision.rounded(a[i * lda + p]) * precision.rounded(b[j * ldb + p]) }
+                        out[i * ldOut + j] = (accumulate ? out0[i * ldOut + j] : 0) + sum
+                    }
+                }
+                return out
+            }
+            try device.gemmNT(out: po, ldOut: ldOut, a: pa, lda: lda, b: pb, ldb: ldb, m: m, n: n, k: k, accumulate: true)
+            expectClose(try device.download(po, floats: m * ldOut), expected(b, accumulate: true), tolerance: 1e-5, "\(precision) accumulate")
+
+            b = random.floats(n * ldb)
+            try device.upload(b, into: pb)
+            try device.upload(out0, into: po)
+            try device.gemmNT(out: po, ldOut: ldOut, a: pa, lda: lda, b: pb, ldb: ldb, m: m, n: n, k: k, accumulate: false)
+            // The padding columns of out (n ..< ldOut) keep what they held.
+            expectClose(try device.download(po, floats: m * ldOut), expected(b, accumulate: false), tolerance: 1e-5, "\(precision) new weight")
+        }
+        Self.expectAllReleased(fake, "gemmNT \(precision)")
+    }
+
+    @Test func secondOpenLoadsEveryKernelFromTheCache() throws {
+        let fake = try FakeDriverLibrary.shared()
+        let first = try Self.cache.get()
+        let count = FakeDriverLibrary.kernels.count
+        #expect(first.compiled + first.fromCache == count)
+        do {
+            let device = try Self.device(try Self.open())
+            #expect(device.kernelsFromCache == count && device.kernelsCompiled == 0)
+            #expect(device.gpu.architecture == "sm_90")
+            #expect(device.driverVersion == (12, 9))
+            let memory = try device.memoryInfo()
+            #expect(memory.total == 80 << 30 && memory.free == memory.total - CUDADevice.workspaceBytes)
+        }
+        Self.expectAllReleased(fake, "reopen")
+    }
+
+    @Test func referenceGemmRateRuns() throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let rate = try Self.open().referenceGemmRate()
+            #expect(rate > 0)
+        }
+        Self.expectAllReleased(fake, "referenceGemmRate")
+    }
+
+    /// Errors of the driver come back as CUDAError naming the call and the CUresult.
+    @Test func driverErrorsAreNamed() throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let device = try Self.device(try Self.open())
+            #expect {
+                _ = try device.allocate(bytes: 1 << 50)
+            } throws: { error in
+                let text = "\(error)"
+                return error is CUDAError && text.contains("cuMemAlloc_v2") && text.contains("CUDA_ERROR_OUT_OF_MEMORY: out of memory")
+            }
+            // A kernel touching memory it does not own faults the context; the next synchronize says so.
+            let bias = try device.upload([Float](repeating: 1, count: 4))
+            try device.launch(CUDAKernel.addRowBias, .elementwise(4), [.pointer(DevicePointer(address: 0x1000)), .pointer(bias), .long(1), .int(4)])
+            #expect { try device.synchronize() } throws: { "\($0)".contains("CUDA_ERROR_ILLEGAL_ADDRESS") }
+            #expect(fake.lastFault.contains("fv_add_row_bias: argument 0"))
+            fake.clearFault()
+            device.free(bias)
+            try device.synchronize()
+        }
+        Self.expectAllReleased(fake, "errors")
+    }
+
+    /// A failure part way through opening releases exactly what had been acquired.
+    @Test func failedOpenReleasesWhatItGot() throws {
+        let fake = try FakeDriverLibrary.shared()
+        _ = try Self.cache.get()
+        fake.inject("cuModuleLoadData", skip: 5, code: 218)
+        #expect { _ = try Self.open() } throws: { "\($0)".contains("cuModuleLoadData(") && "\($0)".contains("CUDA_ERROR_INVALID_PTX") }
+        Self.expectAllReleased(fake, "failed open")
+
+        fake.setDriverVersion(12040)
+        defer { fake.setDriverVersion(12090) }
+        #expect { _ = try Self.open() } throws: { error in
+            let text = "\(error)"
+            return text.contains("CUDA_ERROR_UNSUPPORTED_PTX_VERSION") && text.contains("use an NVRTC no newer than the driver")
+        }
+        Self.expectAllReleased(fake, "PTX too new")
+    }
+
+    /// When capture fails, the pass says why and keeps launching directly, with right results.
+    @Test func failedCaptureFallsBackToDirectLaunches() throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let backend = RecordingBackend(try Self.open())
+            let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+            let c = try #require(fixtures.cases.first { $0.name == "vim_small" })
+            fake.inject("cuStreamBeginCapture_v2", code: 900)
+            let outcome = try fixtures.run(c, on: backend, repeats: 3)
+            #expect(outcome.passed)
+            let pass = try #require(backend.passes.first)
+            #expect(!pass.usesGraph)
+            #expect(pass.graphFailure?.contains("CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED") == true)
+        }
+        Self.expectAllReleased(fake, "failed capture")
+    }
+
+    /// Event timing around queued work: it runs when the end event is waited for.
+    @Test func eventsTimeQueuedWork() throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let device = try Self.device(try Self.open())
+            let x = try device.upload([Float](repeating: 1, count: 1 << 16)), bias = try device.upload([Float](repeating: 2, count: 256))
+            let milliseconds = try device.time {
+                try device.launch(CUDAKernel.addRowBias, .elementwise(1 << 16), [.pointer(x), .pointer(bias), .long(256), .int(256)])
+            }
+            #expect(milliseconds > 0)
+            #expect(try device.download(x, floats: 1 << 16).allSatisfy { $0 == 3 })
+        }
+        Self.expectAllReleased(fake, "events")
+    }
+}
+
+/// A backend that keeps the passes it makes, to ask them whether they captured a graph.
+final class RecordingBackend: ComputeBackend, @unchecked Sendable {
+    let inner: KernelBackend
+    private(set) var passes: [DeviceForwardPass] = []
+
+    init(_ inner: KernelBackend) { self.inner = inner }
+
+    var name: String { inner.name }
+    var summary: String { inner.summary }
+
+    func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass {
+        let pass = try inner.makePass(for: model, batch: batch, height: height, width: width)
+        if let serialized = pass as? SerializedPass { passes.append(serialized.pass) }
+        return pass
+    }
+
+    func referenceGemmRate() throws -> Double { try inner.referenceGemmRate() }
+}
+
+extension KernelDevice {
+    func upload(_ values: [Float], into pointer: DevicePointer) throws {
+        try values.withUnsafeBytes { try upload($0, to: pointer) }
+    }
+}
