@@ -32,8 +32,9 @@ extension CUDADevice {
             case .bf16:
                 let weight = try bf16Weight(b, rows: n, cols: k, ld: ldb)
                 let activations = try bf16Activations(a, rows: m, cols: k, ld: lda)
-                // Both copies are packed: their leading dimension is k.
-                let g = CUBLAS.GemmNT(m: m, n: n, k: k, lda: k, ldb: k, ldOut: ldOut)
+                // Both copies are packed: their leading dimension is k (at least 1, which
+                // cuBLAS demands even when k = 0).
+                let g = CUBLAS.GemmNT(m: m, n: n, k: k, lda: max(k, 1), ldb: max(k, 1), ldOut: ldOut)
                 let (A, B) = g.operands(a: activations, b: weight)
                 try blas.check(blas.gemmEx(blasHandle, g.transA, g.transB, g.m, g.n, g.k, &alpha,
                                            Self.raw(A), CUBLAS.bf16, g.lda, Self.raw(B), CUBLAS.bf16, g.ldb,
