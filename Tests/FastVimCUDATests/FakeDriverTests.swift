@@ -70,6 +70,48 @@ import TestSupport
         Self.expectAllReleased(fake, name)
     }
 
+    /// A replayed graph computes from the input of its own run: three different batches
+    /// through one pass (direct, captured, replayed) at odd sizes (padding, a resized
+    /// position embedding), logits and features against the CPU engine's; then the
+    /// benchmarks' load/runLoaded. The replay runs every kernel again and launches none.
+    @Test(arguments: ["fastvim_small.ckpt", "vim_small.pth"])
+    func replaysComputeTheirOwnInputs(_ checkpoint: String) throws {
+        let fake = try FakeDriverLibrary.shared()
+        let model = try VisionMamba(checkpoint: try Checkpoint(path: Fixtures.path(checkpoint)),
+                                    config: try ModelConfig(json: Data(#"{"image_size": [64, 96]}"#.utf8)))
+        let (b, h, w) = (2, 70, 81)
+        let (classes, dim) = (model.architecture.numClasses, model.architecture.embedDim)
+        var random = SeededRandom(7)
+        do {
+            let backend = try Self.open()
+            let pass = try backend.makePass(for: model, batch: b, height: h, width: w)
+            let cpu = try CPUBackend.shared.makePass(for: model, batch: b, height: h, width: w)
+            var direct = (launches: 0, kernels: 0)
+            for run in 0 ..< 3 {
+                let input = random.floats(b * 3 * h * w, -2, 2)
+                var expected = ([Float](repeating: 0, count: b * classes), [Float](repeating: 0, count: b * dim))
+                var actual = ([Float](repeating: .nan, count: b * classes), [Float](repeating: .nan, count: b * dim))
+                let before = (launches: fake.stat("launches"), kernels: fake.stat("kernels_run"))
+                try input.withUnsafeBufferPointer { x in
+                    try cpu.run(input: x.baseAddress!, logits: &expected.0, features: &expected.1)
+                    try pass.run(input: x.baseAddress!, logits: &actual.0, features: &actual.1)
+                }
+                let done = (launches: fake.stat("launches") - before.launches, kernels: fake.stat("kernels_run") - before.kernels)
+                if run == 0 { direct = done }
+                if run == 2 { #expect(done.launches == 0 && done.kernels == direct.kernels && direct.kernels > 0, "replay: \(done), direct: \(direct)") }
+                expectClose(actual.0, expected.0, atol: 1e-4 * max(1, maxAbs(expected.0)), "\(checkpoint) run \(run) logits")
+                expectClose(actual.1, expected.1, atol: 1e-4 * max(1, maxAbs(expected.1)), "\(checkpoint) run \(run) features")
+            }
+            let serialized = try #require(pass as? SerializedPass)
+            #expect(serialized.pass.usesGraph)
+            let input = random.floats(b * 3 * h * w)
+            try input.withUnsafeBufferPointer { try pass.load(input: $0.baseAddress!) }
+            try pass.runLoaded()
+            try pass.runLoaded()
+        }
+        Self.expectAllReleased(fake, checkpoint)
+    }
+
     /// TF32 (the handle's math mode) and bf16 (the conversion kernel, then cublasGemmEx), with
     /// the bf16 weights converted before the capture and the activations inside it.
     @Test(arguments: [GemmPrecision.tf32, .bf16])
@@ -119,6 +161,80 @@ import TestSupport
             expectClose(try device.download(po, floats: m * ldOut), expected(b, accumulate: false), tolerance: 1e-5, "\(precision) new weight")
         }
         Self.expectAllReleased(fake, "gemmNT \(precision)")
+    }
+
+    /// k = 0: out = 0, or out unchanged when accumulating (cuBLAS still wants lda, ldb >= 1).
+    @Test(arguments: GemmPrecision.allCases)
+    func gemmNTWithAnEmptyInnerDimension(_ precision: GemmPrecision) throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let device = try Self.device(try Self.open(precision))
+            let (m, n) = (3, 4)
+            let initial = (0 ..< m * n).map { Float($0) }
+            let a = try device.allocate(bytes: 4), b = try device.allocate(bytes: 4), out = try device.upload(initial)
+            try device.gemmNT(out: out, ldOut: n, a: a, lda: 1, b: b, ldb: 1, m: m, n: n, k: 0, accumulate: true)
+            #expect(try device.download(out, floats: m * n) == initial)
+            try device.gemmNT(out: out, ldOut: n, a: a, lda: 1, b: b, ldb: 1, m: m, n: n, k: 0, accumulate: false)
+            #expect(try device.download(out, floats: m * n) == [Float](repeating: 0, count: m * n))
+        }
+        Self.expectAllReleased(fake, "k = 0, \(precision)")
+    }
+
+    /// A weight first used inside a capture is converted to bf16 there and then, on another
+    /// stream: the graph converts only the activations at each replay, and reads the copy.
+    @Test func bf16WeightsFirstSeenInACaptureAreConvertedOutsideIt() throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let device = try Self.device(try Self.open(.bf16))
+            let (m, n, k) = (6, 5, 8)
+            var random = SeededRandom(3)
+            let a = random.floats(m * k), b = random.floats(n * k)
+            let pa = try device.upload(a), pb = try device.upload(b), out = try device.allocate(bytes: m * n * 4)
+            try device.synchronize()
+            let graph = try device.captureGraph {
+                try device.gemmNT(out: out, ldOut: n, a: pa, lda: k, b: pb, ldb: k, m: m, n: n, k: k, accumulate: false)
+            }
+            var expected = [Float](repeating: 0, count: m * n)
+            for i in 0 ..< m {
+                for j in 0 ..< n {
+                    for p in 0 ..< k { expected[i * n + j] += roundToBFloat16(a[i * k + p]) * roundToBFloat16(b[j * k + p]) }
+                }
+            }
+            for _ in 0 ..< 2 {
+                let before = (kernels: fake.stat("kernels_run"), gemms: fake.stat("gemms_run"))
+                try device.launch(graph)
+                try device.synchronize()
+                #expect(fake.stat("kernels_run") - before.kernels == 1 && fake.stat("gemms_run") - before.gemms == 1)
+                expectClose(try device.download(out, floats: m * n), expected, tolerance: 1e-5, "bf16 GEMM from a graph")
+            }
+        }
+        Self.expectAllReleased(fake, "bf16 capture")
+    }
+
+    /// Memory freed while a graph is being captured may be what the graph reads: it must
+    /// stay allocated until the graph is gone.
+    @Test func freesDuringACaptureOutliveTheGraph() throws {
+        let fake = try FakeDriverLibrary.shared()
+        let faults = fake.stat("faults")
+        defer { fake.clearFault() }
+        do {
+            let device = try Self.device(try Self.open())
+            let bias = try device.upload([Float](repeating: 1, count: 64))
+            let allocated = fake.stat("device_allocations")
+            do {
+                let graph = try device.captureGraph {
+                    let scratch = try device.allocate(bytes: 64 * 4)
+                    try device.launch(CUDAKernel.addRowBias, .elementwise(64), [.pointer(scratch), .pointer(bias), .long(1), .int(64)])
+                    device.free(scratch)
+                }
+                try device.launch(graph)
+                try device.synchronize()
+            }
+            #expect(fake.stat("faults") == faults, "\(fake.lastFault)")
+            // Gone with the graph.
+            #expect(fake.stat("device_allocations") == allocated)
+        }
+        Self.expectAllReleased(fake, "free in capture")
     }
 
     @Test func secondOpenLoadsEveryKernelFromTheCache() throws {
