@@ -41,13 +41,13 @@ import TestSupport
         }
     }
 
-    /// A fixture through three runs of one pass (direct, captured into a CUDA graph,
+    /// A fixture through `repeats` runs of one pass (direct, captured into a CUDA graph,
     /// replayed), on a backend opened for it and released after.
-    static func runFixture(_ name: String, precision: GemmPrecision) throws -> (GoldenFixtures.Outcome, DeviceForwardPass) {
+    static func runFixture(_ name: String, precision: GemmPrecision, repeats: Int = 3) throws -> (GoldenFixtures.Outcome, DeviceForwardPass) {
         let fixtures = try GoldenFixtures(directory: Fixtures.directory)
         let c = try #require(fixtures.cases.first { $0.name == name })
         let backend = RecordingBackend(try open(precision))
-        let outcome = try fixtures.run(c, on: backend, repeats: 3)
+        let outcome = try fixtures.run(c, on: backend, repeats: repeats)
         return (outcome, try #require(backend.passes.first))
     }
 
@@ -113,15 +113,17 @@ import TestSupport
     }
 
     /// TF32 (the handle's math mode) and bf16 (the conversion kernel, then cublasGemmEx), with
-    /// the bf16 weights converted before the capture and the activations inside it.
-    @Test(arguments: [GemmPrecision.tf32, .bf16])
-    func reducedPrecisionDriftsALittle(_ precision: GemmPrecision) throws {
+    /// the bf16 weights converted by the direct run and the activations inside the capture.
+    /// Fewer runs than fp32 (FastVim-T takes seconds a run): the graph replays are the same
+    /// work, checked on every fixture in fp32 and for bf16 GEMMs on their own.
+    @Test(arguments: [(GemmPrecision.tf32, 1), (.bf16, 2)])
+    func reducedPrecisionDriftsALittle(_ precision: GemmPrecision, repeats: Int) throws {
         let fake = try FakeDriverLibrary.shared()
         do {
-            let (outcome, pass) = try Self.runFixture("fastvim_t", precision: precision)
+            let (outcome, pass) = try Self.runFixture("fastvim_t", precision: precision, repeats: repeats)
             print("fake CUDA, \(precision.rawValue) GEMMs, fastvim_t: max |diff| \(outcome.maxDifference) (fp32 bound \(outcome.tolerance))")
             #expect(outcome.maxDifference > 1e-6 && outcome.maxDifference < 0.5)
-            #expect(pass.usesGraph && pass.graphFailure == nil, "\(pass.graphFailure ?? "not captured")")
+            #expect(pass.usesGraph == (repeats > 1) && pass.graphFailure == nil, "\(pass.graphFailure ?? "not captured")")
         }
         Self.expectAllReleased(fake, precision.rawValue)
     }
