@@ -20,6 +20,7 @@ public final class CUDADriver: @unchecked Sendable {
     private typealias Get = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
     private typealias Name = @convention(c) (UnsafeMutablePointer<CChar>, Int32, Int32) -> Int32
     private typealias Attribute = @convention(c) (UnsafeMutablePointer<Int32>, Int32, Int32) -> Int32
+    private typealias ErrorName = @convention(c) (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32
 
     public let library: DynamicLibrary
     public let devices: [Device]
@@ -36,7 +37,15 @@ public final class CUDADriver: @unchecked Sendable {
         let name = try library.symbol("cuDeviceGetName", as: Name.self)
         let attribute = try library.symbol("cuDeviceGetAttribute", as: Attribute.self)
         let rc = cuInit(0)
-        guard rc == 0 else { throw .driver("cuInit failed with CUDA error \(rc): no usable GPU or driver") }
+        guard rc == 0 else {
+            // cuGetErrorName needs no cuInit: the code's name says what is wrong (no device,
+            // a driver older than the library expects, ...).
+            var name: UnsafePointer<CChar>?
+            let errorName = try? library.symbol("cuGetErrorName", as: ErrorName.self)
+            let known = errorName.map { $0(rc, &name) == 0 } ?? false
+            let text = known ? name.map { String(cString: $0) } ?? "CUresult \(rc)" : "CUresult \(rc)"
+            throw .driver("cuInit failed: \(text): no usable GPU or driver")
+        }
         var n: Int32 = 0
         guard count(&n) == 0, n > 0 else { throw .driver("the CUDA driver sees no GPU") }
         var found: [Device] = []

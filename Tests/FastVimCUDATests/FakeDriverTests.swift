@@ -284,6 +284,8 @@ import TestSupport
             device.free(bias)
             try device.synchronize()
         }
+        fake.inject("cuInit", code: 100)
+        #expect { _ = try Self.open() } throws: { "\($0)".contains("cuInit failed: CUDA_ERROR_NO_DEVICE") }
         Self.expectAllReleased(fake, "errors")
     }
 

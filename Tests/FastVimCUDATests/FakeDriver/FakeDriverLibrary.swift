@@ -40,7 +40,14 @@ final class FakeDriverLibrary: @unchecked Sendable {
         }
         let program = EmulatedKernelLibrary.translationUnit(Self.kernels) + Self.kernelTable(Self.kernels)
         let compiler = try HostCompiler.find()
-        let key = EmulatedKernelLibrary.fnv1a([program, compiler] + texts + HostCompiler.flags)
+        // No sonames: a bare dlopen("libcuda.so.1") elsewhere in the process (the tests that
+        // expect no driver, NVRTC's compile cache) must not be handed the fake because it is
+        // loaded. libcublas needs libcuda.so.1 from $ORIGIN, which is the fake already loaded
+        // from there, as the real cuBLAS sits on the real driver.
+        let cudaArguments = [native + "/fake_cuda.cpp", "-x", "none", "-Wl,-Bsymbolic"]
+        let cublasArguments = [native + "/fake_cublas.cpp", "-x", "none", "-Wl,-Bsymbolic", "-l:libcuda.so.1", "-Wl,-rpath,$ORIGIN",
+                               "-lopenblas"]
+        let key = EmulatedKernelLibrary.fnv1a([program, compiler] + texts + HostCompiler.flags + cudaArguments + cublasArguments)
         let directory = HostCompiler.cacheDirectory + "/fake-cuda-\(key)"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -48,12 +55,9 @@ final class FakeDriverLibrary: @unchecked Sendable {
             throw .driver("cannot create \(directory): \(error)")
         }
         let cuda = try HostCompiler.build(program, compiler: compiler, key: key, kernels: Self.kernels, output: directory + "/libcuda.so.1",
-                                          arguments: [native + "/fake_cuda.cpp", "-x", "none", "-Wl,-soname,libcuda.so.1", "-Wl,-Bsymbolic"])
-        // Linked against the fake driver as the real cuBLAS is against the real one; its
-        // soname matches the libcuda.so.1 the device has already opened from this directory.
+                                          arguments: cudaArguments)
         _ = try HostCompiler.build("", compiler: compiler, key: key, kernels: [], output: directory + "/libcublas.so.12",
-                                   arguments: [native + "/fake_cublas.cpp", "-x", "none", "-Wl,-soname,libcublas.so.12", "-Wl,-Bsymbolic",
-                                               "-L" + directory, "-l:libcuda.so.1", "-Wl,-rpath,$ORIGIN", "-lopenblas"])
+                                   arguments: ["-L" + directory] + cublasArguments)
         guard let handle = dlopen(cuda, RTLD_NOW | RTLD_LOCAL) else {
             throw .driver("cannot load \(cuda): \(String(cString: dlerror()))")
         }

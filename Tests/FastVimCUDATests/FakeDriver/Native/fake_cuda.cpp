@@ -308,8 +308,9 @@ CUresult cuGetErrorString(CUresult error, const char** text) {
     return e ? SUCCESS : INVALID_VALUE;
 }
 
-// Private driver interfaces by UUID. NVRTC 12.9 dlopens libcuda.so.1 (this library, once
-// loaded) for its compile cache and asks for one; there is none here, so it goes without.
+// Private driver interfaces by UUID. NVRTC 12.9 dlopens libcuda.so.1 for its compile cache
+// and asks it for one (calling what it gets unchecked): should it be handed this library,
+// it learns there is none and goes without.
 CUresult cuGetExportTable(const void** table, const void* uuid) {
     if (!table || !uuid) return INVALID_VALUE;
     *table = nullptr;
