@@ -264,4 +264,28 @@ import Testing
         try device.run("fv_add_row_bias", .elementwise(rows * cols), [.pointer(p), .pointer(try device.buffer(bias)), .long(rows), .int(cols)])
         #expect(try device.read(p, rows * cols) == KernelReference.addRowBias(x, bias: bias, cols: cols))
     }
+
+    /// The CUDA device's bf16 conversion (not a forward-pass kernel): round to nearest even
+    /// as `roundToBFloat16`, through a leading dimension; NaNs stay quiet NaNs.
+    @Test func toBF16() throws {
+        let kernel = try #require(CUDAKernel.deviceInternal.first { $0.name == "fv_to_bf16" })
+        let device = try EmulatedDevice(kernels: [kernel])
+        let bits: [UInt32] = [0x3f80_0000, 0x3f80_8000, 0x3f81_8000, 0x3f80_8001, 0xbf80_7fff, 0x7f7f_ffff, 0x7f80_0000, 0xff80_0000,
+                              0x0000_0001, 0x8000_0000, 0x7f80_0001, 0xffc0_1234]
+        let (rows, cols, ld) = (3, 4, 5)
+        var x = [Float](repeating: -7, count: rows * ld)
+        for (i, b) in bits.enumerated() { x[i / cols * ld + i % cols] = Float(bitPattern: b) }
+        let out = try device.allocate(bytes: rows * cols * 2)
+        try device.launch(kernel, .elementwise(rows * cols), [.pointer(out), .pointer(try device.buffer(x)), .long(rows), .int(cols), .int(ld)])
+        var half = [UInt16](repeating: 0, count: rows * cols)
+        try half.withUnsafeMutableBytes { try device.download(out, into: $0) }
+        for (i, b) in bits.enumerated() {
+            let value = Float(bitPattern: b)
+            if value.isNaN {
+                #expect(half[i] & 0x7f80 == 0x7f80 && half[i] & 0x0040 != 0, "NaN \(String(b, radix: 16)) -> \(String(half[i], radix: 16))")
+            } else {
+                #expect(half[i] == UInt16(roundToBFloat16(value).bitPattern >> 16), "\(String(b, radix: 16)) -> \(String(half[i], radix: 16))")
+            }
+        }
+    }
 }
