@@ -18,6 +18,8 @@ import TestSupport
     /// its directory, and how many kernels that open compiled and loaded from it.
     static let cache: Result<(directory: String, compiled: Int, fromCache: Int), any Error> = Result {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fastvim-fake-cuda-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        temporaryCache = directory
+        atexit { if let directory = temporaryCache { try? FileManager.default.removeItem(atPath: directory) } }
         let device = try Self.device(try Self.open(cacheDirectory: directory))
         return (directory, device.kernelsCompiled, device.kernelsFromCache)
     }
@@ -338,6 +340,9 @@ import TestSupport
         Self.expectAllReleased(fake, "events")
     }
 }
+
+/// Removed when the test process exits.
+nonisolated(unsafe) private var temporaryCache: String?
 
 /// A backend that keeps the passes it makes, to ask them whether they captured a graph.
 final class RecordingBackend: ComputeBackend, @unchecked Sendable {
