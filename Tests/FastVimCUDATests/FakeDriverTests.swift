@@ -75,7 +75,8 @@ import TestSupport
     /// A replayed graph computes from the input of its own run: three different batches
     /// through one pass (direct, captured, replayed) at odd sizes (padding, a resized
     /// position embedding), logits and features against the CPU engine's; then the
-    /// benchmarks' load/runLoaded. The replay runs every kernel again and launches none.
+    /// benchmarks' load/runLoaded and stage profile. The replay runs every kernel again and
+    /// launches none.
     @Test(arguments: ["fastvim_small.ckpt", "vim_small.pth"])
     func replaysComputeTheirOwnInputs(_ checkpoint: String) throws {
         let fake = try FakeDriverLibrary.shared()
@@ -110,6 +111,9 @@ import TestSupport
             try input.withUnsafeBufferPointer { try pass.load(input: $0.baseAddress!) }
             try pass.runLoaded()
             try pass.runLoaded()
+            // The benchmark's per-stage breakdown: every stage between two CUDA events.
+            let stages = try serialized.pass.profileStages()
+            #expect(!stages.isEmpty && stages.values.allSatisfy { $0 >= 0 } && stages.values.reduce(0, +) > 0)
         }
         Self.expectAllReleased(fake, checkpoint)
     }
@@ -298,14 +302,34 @@ import TestSupport
         fake.inject("cuModuleLoadData", skip: 5, code: 218)
         #expect { _ = try Self.open() } throws: { "\($0)".contains("cuModuleLoadData(") && "\($0)".contains("CUDA_ERROR_INVALID_PTX") }
         Self.expectAllReleased(fake, "failed open")
+    }
 
+    /// A driver older than NVRTC (CUDA 12.4 reads PTX ISA 8.4, NVRTC 12.9 writes 8.8) loads
+    /// CUBINs for the GPU from the same NVRTC instead, and the pass runs on them; when the
+    /// CUBIN does not load either, the error says which NVRTC to use.
+    @Test func ptxNewerThanTheDriverFallsBackToCUBINs() throws {
+        let fake = try FakeDriverLibrary.shared()
+        _ = try Self.cache.get()
         fake.setDriverVersion(12040)
         defer { fake.setDriverVersion(12090) }
+        do {
+            let backend = RecordingBackend(try Self.open())
+            let device = try Self.device(backend.inner)
+            #expect(device.kernelsCompiled == FakeDriverLibrary.kernels.count && device.driverVersion == (12, 4))
+            let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+            let c = try #require(fixtures.cases.first { $0.name == "vim_small" })
+            let outcome = try fixtures.run(c, on: backend, repeats: 2)
+            #expect(outcome.passed && backend.passes.first?.usesGraph == true)
+        }
+        Self.expectAllReleased(fake, "CUBIN")
+
+        // The PTX is refused for its version (the fake's own check), the CUBIN by injection.
+        fake.inject("cuModuleLoadData", skip: 1, code: 209)
         #expect { _ = try Self.open() } throws: { error in
             let text = "\(error)"
-            return text.contains("CUDA_ERROR_UNSUPPORTED_PTX_VERSION") && text.contains("use an NVRTC no newer than the driver")
+            return text.contains("as CUBIN (CUDA_ERROR_NO_BINARY_FOR_GPU") && text.contains("use an NVRTC of the driver's major version")
         }
-        Self.expectAllReleased(fake, "PTX too new")
+        Self.expectAllReleased(fake, "neither PTX nor CUBIN")
     }
 
     /// When capture fails, the pass says why and keeps launching directly, with right results.

@@ -106,10 +106,10 @@ final class FakeDriverLibrary: @unchecked Sendable {
         function("fvfake_set_driver_version", as: (@convention(c) (Int32) -> Void).self)(version)
     }
 
-    /// The `skip + 1`-th call of `driverFunction` from now fails with `code`.
-    func inject(_ driverFunction: String, skip: Int = 0, code: Int32) {
+    /// After `skip` calls of `driverFunction` from now, the next `times` fail with `code`.
+    func inject(_ driverFunction: String, skip: Int = 0, times: Int = 1, code: Int32) {
         driverFunction.withCString {
-            function("fvfake_inject", as: (@convention(c) (UnsafePointer<CChar>, Int32, Int32) -> Void).self)($0, Int32(skip), code)
+            function("fvfake_inject", as: (@convention(c) (UnsafePointer<CChar>, Int32, Int32, Int32) -> Void).self)($0, Int32(skip), Int32(times), code)
         }
     }
 }

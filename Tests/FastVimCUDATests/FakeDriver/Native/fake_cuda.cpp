@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <elf.h>
 #include <functional>
 #include <map>
 #include <memory>
@@ -97,7 +98,7 @@ std::map<GraphExec*, std::unique_ptr<GraphExec>> execs;
 std::map<std::string, long> counters;
 CUresult sticky = SUCCESS;
 std::string lastFault;
-struct Injection { std::string function; int skip = 0; CUresult code = SUCCESS; } injection;
+struct Injection { std::string function; int skip = 0, times = 0; CUresult code = SUCCESS; } injection;
 
 const auto epoch = std::chrono::steady_clock::now();
 double now() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - epoch).count(); }
@@ -106,7 +107,7 @@ bool injected(const char* function, CUresult& rc) {
     if (injection.function != function) return false;
     if (injection.skip-- > 0) return false;
     rc = injection.code;
-    injection.function.clear();
+    if (--injection.times <= 0) injection.function.clear();
     return true;
 }
 
@@ -220,6 +221,58 @@ size_t paramSize(const std::string& declaration) {
 
 size_t expectedSize(char kind) { return kind == 'i' || kind == 'f' ? 4 : 8; }
 
+// Binds a kernel the module declares to the emulated kernel of that name; `sizes` are its
+// parameters' sizes as the module declares them.
+CUresult bindKernel(const std::string& name, const std::vector<size_t>& sizes, Module& module) {
+    const fvfake_kernel* kernel = nullptr;
+    for (const fvfake_kernel* k = fvfake_kernels; k->name; k++) if (name == k->name) kernel = k;
+    if (!kernel) {
+        lastFault = "cuModuleLoadData: no emulated kernel named " + name;
+        return INVALID_IMAGE;
+    }
+    // The module and the emulated kernel must be the same function: a mismatch means the
+    // sources diverged, and launches would feed the emulation misread arguments.
+    size_t count = strlen(kernel->parameters);
+    bool same = count == sizes.size();
+    for (size_t i = 0; same && i < count; i++) same = sizes[i] == expectedSize(kernel->parameters[i]);
+    if (!same) {
+        lastFault = "cuModuleLoadData: the parameters of " + name + " do not match the emulated kernel's";
+        return INVALID_PTX;
+    }
+    auto function = std::make_shared<Function>();
+    function->name = name;
+    function->kernel = kernel;
+    function->sizes = sizes;
+    Function* handle = function.get();
+    functions[handle] = std::move(function);
+    module.functions.push_back(handle);
+    return SUCCESS;
+}
+
+// A CUBIN (NVRTC's machine code, loaded when the driver cannot JIT its PTX): an ELF for
+// EM_CUDA whose e_flags carry the SM it was built for and whose kernels are `.text.<name>`
+// sections. Parameter sizes live in .nv.info attributes; the emulated kernel's are taken.
+CUresult parseCubin(const unsigned char* image, Module& module) {
+    Elf64_Ehdr header;
+    memcpy(&header, image, sizeof header);
+    if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_machine != 190 /* EM_CUDA */ || header.e_shoff == 0) return INVALID_IMAGE;
+    if ((header.e_flags & 0xff) != 90) return NO_BINARY_FOR_GPU;
+    std::vector<Elf64_Shdr> sections(header.e_shnum);
+    memcpy(sections.data(), image + header.e_shoff, sizeof(Elf64_Shdr) * header.e_shnum);
+    const char* names = (const char*)image + sections[header.e_shstrndx].sh_offset;
+    for (const Elf64_Shdr& section : sections) {
+        const char* name = names + section.sh_name;
+        if (strncmp(name, ".text.", 6) != 0) continue;
+        const fvfake_kernel* kernel = nullptr;
+        for (const fvfake_kernel* k = fvfake_kernels; k->name; k++) if (strcmp(name + 6, k->name) == 0) kernel = k;
+        std::vector<size_t> sizes;
+        for (const char* kind = kernel ? kernel->parameters : ""; *kind; kind++) sizes.push_back(expectedSize(*kind));
+        CUresult rc = bindKernel(name + 6, sizes, module);
+        if (rc != SUCCESS) return rc;
+    }
+    return SUCCESS;
+}
+
 // Every `.entry name(.param ..., ...)` of the PTX: the name and its parameters' sizes.
 CUresult parseModule(const std::string& ptx, Module& module) {
     size_t at = ptx.find(".version ");
@@ -235,32 +288,14 @@ CUresult parseModule(const std::string& ptx, Module& module) {
         if (open == std::string::npos || close == std::string::npos || close < open) return INVALID_PTX;
         std::string name = ptx.substr(at + 7, open - at - 7);
         while (!name.empty() && isspace((unsigned char)name.back())) name.pop_back();
-        const fvfake_kernel* kernel = nullptr;
-        for (const fvfake_kernel* k = fvfake_kernels; k->name; k++) if (name == k->name) kernel = k;
-        if (!kernel) {
-            lastFault = "cuModuleLoadData: no emulated kernel named " + name;
-            return INVALID_IMAGE;
-        }
-        auto function = std::make_shared<Function>();
-        function->name = name;
-        function->kernel = kernel;
+        std::vector<size_t> sizes;
         std::string list = ptx.substr(open + 1, close - open - 1);
         for (size_t p = list.find(".param"); p != std::string::npos; p = list.find(".param", p + 1)) {
             size_t end = list.find(',', p);
-            function->sizes.push_back(paramSize(list.substr(p, end == std::string::npos ? std::string::npos : end - p)));
+            sizes.push_back(paramSize(list.substr(p, end == std::string::npos ? std::string::npos : end - p)));
         }
-        // The PTX and the emulated kernel must be the same function: a mismatch means the
-        // sources diverged, and launches would feed the emulation misread arguments.
-        size_t count = strlen(kernel->parameters);
-        bool same = count == function->sizes.size();
-        for (size_t i = 0; same && i < count; i++) same = function->sizes[i] == expectedSize(kernel->parameters[i]);
-        if (!same) {
-            lastFault = "cuModuleLoadData: the PTX parameters of " + name + " do not match the emulated kernel's";
-            return INVALID_PTX;
-        }
-        Function* handle = function.get();
-        functions[handle] = std::move(function);
-        module.functions.push_back(handle);
+        CUresult rc = bindKernel(name, sizes, module);
+        if (rc != SUCCESS) return rc;
     }
     return SUCCESS;
 }
@@ -446,7 +481,8 @@ CUresult cuModuleLoadData(void** module, const void* image) {
     REQUIRE_CONTEXT();
     if (!module || !image) return INVALID_VALUE;
     auto m = std::make_unique<Module>();
-    CUresult rc = parseModule(std::string((const char*)image), *m);
+    CUresult rc = memcmp(image, ELFMAG, SELFMAG) == 0 ? parseCubin((const unsigned char*)image, *m)
+                                                      : parseModule(std::string((const char*)image), *m);
     if (rc != SUCCESS) {
         for (Function* f : m->functions) functions.erase(f);
         return rc;
@@ -668,6 +704,9 @@ CUresult cuEventElapsedTime(float* milliseconds, void* start, void* end) {
     return SUCCESS;
 }
 
+// CUDA 12.8's name for it (cuda.h 13 binds cuEventElapsedTime to it); same arguments.
+CUresult cuEventElapsedTime_v2(float* milliseconds, void* start, void* end) { return cuEventElapsedTime(milliseconds, start, end); }
+
 CUresult cuEventDestroy_v2(void* event) {
     ENTER("cuEventDestroy_v2");
     REQUIRE_CONTEXT();
@@ -830,11 +869,13 @@ void fvfake_set_driver_version(int version) {
     driverVersion = version;
 }
 
-// The `skip + 1`-th call of `function` from now returns `code` instead of doing anything.
-void fvfake_inject(const char* function, int skip, int code) {
+// After `skip` calls of `function` from now, the next `times` return `code` instead of
+// doing anything.
+void fvfake_inject(const char* function, int skip, int times, int code) {
     std::lock_guard<std::recursive_mutex> guard(mutex);
     injection.function = function ? function : "";
     injection.skip = skip;
+    injection.times = times;
     injection.code = code;
 }
 }
