@@ -161,6 +161,11 @@ struct Serve: ParsableCommand {
         app.stop()
         logger.info("stopped")
         _ = sources
+        // A forward pass cut off by --shutdown-timeout may still be running on a worker
+        // thread: exit()'s library destructors (OpenBLAS unmapping its buffers, the CUDA
+        // driver's teardown) would pull memory from under it, so leave without them.
+        fflush(nil)
+        _exit(0)
     }
 
     static func parseModel(_ spec: String) throws -> (String, String, String?) {

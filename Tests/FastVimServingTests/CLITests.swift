@@ -6,16 +6,7 @@ import TestSupport
 @Suite struct CLITests {
     static let fixtures = (try? Fixtures.expected()) ?? []
 
-    static var binary: String {
-        // Test bundles sit in the build directory next to the executable products.
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0 ..< 4 {
-            let candidate = dir.appendingPathComponent("fastvim").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return Fixtures.repository + "/.build/release/fastvim"
-    }
+    static var binary: String { FastVimBinary.path }
 
     static func run(_ args: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
         let p = Process()

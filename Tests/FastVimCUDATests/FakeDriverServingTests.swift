@@ -1,0 +1,59 @@
+import FastVimCUDA
+import Foundation
+import Testing
+import TestSupport
+
+/// `fastvim serve --device cuda` as a user runs it, over the fake driver: the batcher, the
+/// routes and the benchmark endpoint unchanged on the CUDA backend.
+@Suite(.serialized) struct FakeDriverServingTests {
+    static let digits = Fixtures.repository + "/models/fastvim-digits"
+
+    static func curl(_ arguments: [String]) throws -> (status: Int, body: Data) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-sS", "--max-time", "120", "-w", "\n%{http_code}"] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let status = Int(text.split(separator: "\n").last ?? "") ?? 0
+        return (status, Data(text.split(separator: "\n").dropLast().joined(separator: "\n").utf8))
+    }
+
+    @Test func servesClassificationsAndTheBenchmarkOnTheGPUBackend() throws {
+        let fake = try FakeDriverLibrary.shared()
+        let cache = try FakeDriverTests.cache.get().directory
+        let arguments = ["--device", "cuda", "--cuda-library-path", fake.directory + ":" + FakeDriverTests.nvrtcDirectory,
+                         "--kernel-cache", cache, "--checkpoint", Self.digits + "/fastvim_digits.pth", "--enable-benchmark"]
+        try withServer(arguments, startTimeout: 120, stopTimeout: 30) { s in
+            #expect(s.log.contains("forward passes run on cuda:0"), "\(s.logTail)")
+            let models = try Self.curl([s.base + "/v1/models"])
+            let list = try #require(try JSONSerialization.jsonObject(with: models.body) as? [String: Any])["models"] as? [[String: Any]]
+            #expect(list?.first?["device"] as? String == "cuda:0")
+            // Every sample image is classified as its folder says, one request each, several at once (batched).
+            let samples = try FileManager.default.contentsOfDirectory(atPath: Self.digits + "/samples").sorted().prefix(4)
+            var files: [(label: String, path: String)] = []
+            for label in samples {
+                for file in try FileManager.default.contentsOfDirectory(atPath: Self.digits + "/samples/" + label).sorted().prefix(2) {
+                    files.append((label, Self.digits + "/samples/\(label)/\(file)"))
+                }
+            }
+            let requests = files
+            let answers = Locked([String: String]())
+            DispatchQueue.concurrentPerform(iterations: files.count) { i in
+                let r = try? Self.curl(["--data-binary", "@" + requests[i].path, s.base + "/v1/classify?top_k=1"])
+                let json = r.flatMap { try? JSONSerialization.jsonObject(with: $0.body) as? [String: Any] }
+                let top = (json?["predictions"] as? [[String: Any]])?.first?["label"] as? String
+                answers.with { $0[requests[i].path] = top ?? "status \(r?.status ?? 0)" }
+            }
+            for f in files { #expect(answers.get[f.path] == f.label, "\(f.path): \(answers.get[f.path] ?? "-")") }
+            let bench = try Self.curl([s.base + "/v1/benchmark?resolutions=32&iterations=1&warmup=0"])
+            #expect(bench.status == 200, "\(String(decoding: bench.body, as: UTF8.self).prefix(300))")
+            let report = try #require(try JSONSerialization.jsonObject(with: bench.body) as? [String: Any])
+            #expect(report["device"] as? String == "cuda:0")
+            #expect((report["results"] as? [[String: Any]])?.count == 2)
+        }
+    }
+}
