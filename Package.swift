@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "FastVimServingTests", dependencies: ["FastVimServing", "FastVimEngine", "FastVimImages", "TestSupport"]),
         .testTarget(
             name: "FastVimImagesTests",
-            dependencies: ["FastVimImages"],
+            dependencies: ["FastVimImages", "TestSupport"],
             // Read by path (tools/make_image_test_fixtures.py writes them), not bundled.
             exclude: ["Resources"]
         ),

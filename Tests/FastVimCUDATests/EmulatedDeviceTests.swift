@@ -1,5 +1,6 @@
 @testable import FastVimCUDA
 import Testing
+import TestSupport
 
 /// The emulated device itself: GEMMs and their precisions, the checks made before a
 /// launch, and that the emulator would expose a missing barrier rather than hide it.
@@ -7,7 +8,7 @@ import Testing
     @Test(arguments: GemmPrecision.allCases, [false, true])
     func gemmNT(_ precision: GemmPrecision, _ accumulate: Bool) throws {
         let device = try EmulatedDevice(precision: precision)
-        var random = SeededRandom(11)
+        var random = SplitMix64(seed: 11)
         let (m, n, k, lda, ldb, ldOut) = (13, 17, 70, 72, 75, 19)
         let a = random.floats(m * lda), b = random.floats(n * ldb), initial = random.floats(m * ldOut)
         let out = try device.buffer(initial)

@@ -1,6 +1,7 @@
 import FastVimCUDA
 import Foundation
 import Testing
+import TestSupport
 
 /// Every kernel of the forward pass, run on the emulated device on small odd shapes and
 /// compared with `KernelReference`: the numerics of the GPU code, checked without a GPU.
@@ -19,7 +20,7 @@ import Testing
     @Test(arguments: [(10, 9, 4, 4), (8, 8, 4, 4), (11, 7, 3, 2)])
     func im2col(_ shape: (height: Int, width: Int, patch: Int, stride: Int)) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(1)
+        var random = SplitMix64(seed: 1)
         let (batch, channels, p, s) = (2, 3, shape.patch, shape.stride)
         let (rows, columns) = ((shape.height + s - 1) / s, (shape.width + s - 1) / s)
         let image = random.floats(batch * channels * shape.height * shape.width)
@@ -38,7 +39,7 @@ import Testing
     @Test(arguments: [(1, false, nil, false), (1, false, 3, false), (3, true, nil, true), (3, false, 5, true), (2, true, 12, false)] as [(Int, Bool, Int?, Bool)])
     func embedAssemble(_ channels: Int, _ channelFirst: Bool, _ middle: Int?, _ withChannelEmbed: Bool) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(2)
+        var random = SplitMix64(seed: 2)
         let (batch, positions, d) = (2, 6, 37)
         let sequence = positions * channels + (middle == nil ? 0 : 1)
         let patches = random.floats(batch * channels * positions * d), bias = random.floats(d)
@@ -57,7 +58,7 @@ import Testing
     @Test(arguments: [(100, true), (192, false), (192, true), (300, true), (1000, false)])
     func addRMSNorm(_ d: Int, _ add: Bool) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(3)
+        var random = SplitMix64(seed: 3)
         let rows = 5
         var residual = random.floats(rows * d, -2, 2)
         let hidden = random.floats(rows * d), weight = random.floats(d, 0.5, 1.5)
@@ -91,7 +92,7 @@ import Testing
     @Test(arguments: [(true, 2), (false, 2), (true, 1), (false, 3)])
     func gridTranspose(_ toColumnMajor: Bool, _ inner: Int) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(4)
+        var random = SplitMix64(seed: 4)
         let (batch, outer, rows, cols, d) = (2, 2, 3, 5, 7)
         let sequence = outer * rows * cols * inner + 1 // a trailing token the transpose leaves alone
         let x = random.floats(batch * sequence * d), initial = random.floats(batch * sequence * d)
@@ -123,7 +124,7 @@ import Testing
     @Test(arguments: convCases, [false, true])
     func convSiLUPool(_ shape: ConvCase, _ reverse: Bool) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(5)
+        var random = SplitMix64(seed: 5)
         let (batch, e, k) = (2, 37, 4)
         let sequence = shape.groups * shape.width
         let xz = random.floats(batch * sequence * 2 * e), weightT = random.floats(k * e), bias = random.floats(e, -0.5, 0.5)
@@ -146,7 +147,7 @@ import Testing
 
     @Test func softplusBias() throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(6)
+        var random = SplitMix64(seed: 6)
         let (rows, e) = (13, 37)
         let delta = random.floats(rows * e, -30, 30), bias = random.floats(e)
         let p = try device.buffer(delta)
@@ -159,7 +160,7 @@ import Testing
     @Test(arguments: [(16, false), (16, true), (4, true), (32, false)])
     func selectiveScans(_ n: Int, _ reverse: Bool) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(7)
+        var random = SplitMix64(seed: 7)
         let (batch, steps, e, r) = (2, 7, 37, 3)
         let ldBC = r + 2 * n + 1
         let u = random.floats(batch * steps * e), delta = random.floats(batch * steps * e, 0.01, 1)
@@ -184,7 +185,7 @@ import Testing
     @Test(arguments: [(5, 16, false), (5, 16, true), (1, 16, true), (23, 4, false), (40, 16, true), (6, 32, false)])
     func chunkedScan(_ chunk: Int, _ n: Int, _ reverse: Bool) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(11)
+        var random = SplitMix64(seed: 11)
         let (batch, steps, e, r) = (2, 23, 19, 3)
         let ldBC = r + 2 * n
         let chunks = (steps + chunk - 1) / chunk
@@ -220,7 +221,7 @@ import Testing
     ])
     func combineNormGate(_ shape: CombineCase) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(8)
+        var random = SplitMix64(seed: 8)
         let (batch, e) = (2, shape.e)
         let sequence = shape.groups * shape.width
         let values = KernelReference.Combine(
@@ -244,7 +245,7 @@ import Testing
     @Test(arguments: [(0, 9), (4, 1), (2, 5)])
     func meanTokens(_ first: Int, _ count: Int) throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(9)
+        var random = SplitMix64(seed: 9)
         let (batch, sequence, d) = (2, 9, 300)
         let normed = random.floats(batch * sequence * d)
         let features = try device.buffer(count: batch * d)
@@ -257,7 +258,7 @@ import Testing
 
     @Test func addRowBias() throws {
         let device = try EmulatedDevice()
-        var random = SeededRandom(10)
+        var random = SplitMix64(seed: 10)
         let (rows, cols) = (7, 37)
         let x = random.floats(rows * cols), bias = random.floats(cols)
         let p = try device.buffer(x)

@@ -84,7 +84,7 @@ import TestSupport
                                     config: try ModelConfig(json: Data(#"{"image_size": [64, 96]}"#.utf8)))
         let (b, h, w) = (2, 70, 81)
         let (classes, dim) = (model.architecture.numClasses, model.architecture.embedDim)
-        var random = SeededRandom(7)
+        var random = SplitMix64(seed: 7)
         do {
             let backend = try Self.open()
             let pass = try backend.makePass(for: model, batch: b, height: h, width: w)
@@ -143,7 +143,7 @@ import TestSupport
         do {
             let device = try Self.device(try Self.open(precision))
             let (m, n, k, lda, ldb, ldOut) = (5, 7, 9, 11, 13, 10)
-            var random = SeededRandom(42)
+            var random = SplitMix64(seed: 42)
             let a = random.floats(m * lda), out0 = random.floats(m * ldOut)
             var b = random.floats(n * ldb)
             let pa = try device.upload(a), pb = try device.upload(b), po = try device.upload(out0)
@@ -195,7 +195,7 @@ import TestSupport
         do {
             let device = try Self.device(try Self.open(.bf16))
             let (m, n, k) = (6, 5, 8)
-            var random = SeededRandom(3)
+            var random = SplitMix64(seed: 3)
             let a = random.floats(m * k), b = random.floats(n * k)
             let pa = try device.upload(a), pb = try device.upload(b), out = try device.allocate(bytes: m * n * 4)
             try device.synchronize()

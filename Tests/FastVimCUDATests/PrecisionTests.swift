@@ -1,5 +1,6 @@
 import FastVimCUDA
 import Testing
+import TestSupport
 
 @Suite struct PrecisionTests {
     @Test func bfloat16RoundsToNearestEven() {
@@ -24,7 +25,7 @@ import Testing
     }
 
     @Test func relativeErrorsStayWithinHalfASpacing() {
-        var random = SeededRandom(12)
+        var random = SplitMix64(seed: 12)
         for _ in 0 ..< 10000 {
             let x = random.uniform(-1, 1) * Float(1 << Int(random.next() % 20))
             #expect(abs(roundToBFloat16(x) - x) <= abs(x) * 0x1p-8)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import FastVimImages
 
 /// Broken and malicious inputs: every one must come back as a typed `ImageError`.
@@ -215,18 +216,5 @@ import Testing
             for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
         }
         return ~crc
-    }
-}
-
-/// Deterministic generator so failures reproduce.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,28 +1,6 @@
 import FastVimCUDA
 import Testing
-
-/// SplitMix64: the same numbers on every run and platform.
-struct SeededRandom {
-    var state: UInt64
-
-    init(_ seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func uniform(_ low: Float, _ high: Float) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
-    }
-
-    mutating func floats(_ count: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] {
-        (0 ..< count).map { _ in uniform(low, high) }
-    }
-}
+import TestSupport
 
 /// |actual - expected| ≤ tolerance · max(1, |expected|) everywhere; reports the worst element.
 func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-5, _ label: String,
