@@ -37,7 +37,8 @@ serve | -*)
     args=(serve --host "$HOST" --port "$PORT")
     for opt in checkpoint config weights tls-cert tls-key max-body-bytes max-connections \
                max-concurrent-streams idle-timeout header-timeout body-timeout shutdown-timeout \
-               max-batch-size max-queue-delay-ms max-queue request-timeout-ms top-k log-level; do
+               max-batch-size max-queue-delay-ms max-queue request-timeout-ms top-k log-level \
+               device precision cuda-library-path kernel-cache threads decode-workers; do
         var=FASTVIM_$(tr 'a-z-' 'A-Z_' <<<"$opt")
         [[ -n "${!var:-}" ]] && args+=("--$opt" "${!var}")
     done
