@@ -106,7 +106,13 @@ public final class ModelWorker: @unchecked Sendable {
                 } else {
                     // Keep a handful of shapes; odd sizes from OIP clients must not pile up memory.
                     if passes.count >= 16 { passes.removeAll() }
-                    pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
+                    do {
+                        pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
+                    } catch {
+                        // A GPU out of memory: the other shapes' arenas go, and one more try.
+                        passes.removeAll()
+                        pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
+                    }
                     passes[key] = pass
                 }
                 var input = [Float]()
