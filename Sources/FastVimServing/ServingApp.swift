@@ -38,11 +38,13 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         decodePool = OperationQueue()
         decodePool.name = "decode"
         decodePool.maxConcurrentOperationCount = max(1, options.decodeWorkers)
-        metrics.buildInfo(version: Self.serverVersion, device: "cpu")
+        metrics.buildInfo(version: Self.serverVersion, device: models.first?.bundle.backend.name ?? "cpu")
         for m in models {
             let name = m.name, metrics = metrics
             m.worker.onBatch = { size, seconds in metrics.batch(size: size, seconds: seconds, model: name) }
             m.worker.onQueueDepth = { depth in metrics.queueDepth(depth, model: name) }
+            m.worker.onActivationMemory = { bytes in metrics.activationMemory(bytes, model: name) }
+            metrics.activationMemory(0, model: name)
             // Deadlines are counted where the 504 is sent (the timer); here only vanished clients.
             m.worker.onDropped = { failure in
                 if case .cancelled = failure { metrics.rejected(reason: "cancelled", model: name) }

@@ -49,6 +49,8 @@ import TestSupport
                 answers.with { $0[requests[i].path] = top ?? "status \(r?.status ?? 0)" }
             }
             for f in files { #expect(answers.get[f.path] == f.label, "\(f.path): \(answers.get[f.path] ?? "-")") }
+            let metrics = String(decoding: try Self.curl([s.base + "/metrics"]).body, as: UTF8.self)
+            #expect(metrics.contains(#"fastvim_build_info{device="cuda:0""#) || metrics.contains(#"device="cuda:0""#), "\(metrics.prefix(400))")
             let bench = try Self.curl([s.base + "/v1/benchmark?resolutions=32&iterations=1&warmup=0"])
             #expect(bench.status == 200, "\(String(decoding: bench.body, as: UTF8.self).prefix(300))")
             let report = try #require(try JSONSerialization.jsonObject(with: bench.body) as? [String: Any])

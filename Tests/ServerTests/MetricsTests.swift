@@ -69,6 +69,7 @@ extension ServerTests {
                 #expect(Self.value(samples, "fastvim_request_duration_seconds_count", ["route": "/v1/classify"]) == 5)
                 #expect(Self.value(samples, "fastvim_queue_depth", ["model": model]) == 0)
                 #expect(Self.value(samples, "fastvim_build_info", ["device": "cpu"]) == 1)
+                #expect(Self.value(samples, "fastvim_activation_memory_bytes", ["model": model]) ?? 0 > 100_000)
                 #expect(Self.value(samples, "fastvim_http_connections", ["protocol": "http1"]) ?? 0 >= 1)
                 #expect(Self.value(samples, "process_resident_memory_bytes") ?? 0 > 1_000_000)
                 #expect(Self.value(samples, "process_open_fds") ?? 0 > 3)

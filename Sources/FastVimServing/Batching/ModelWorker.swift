@@ -36,6 +36,8 @@ public final class ModelWorker: @unchecked Sendable {
     /// Observers for metrics: (batch size, inference seconds), (queue depth).
     public var onBatch: (@Sendable (Int, Double) -> Void)?
     public var onQueueDepth: (@Sendable (Int) -> Void)?
+    /// Bytes of activation buffers held for the shapes seen, after each change.
+    public var onActivationMemory: (@Sendable (Int) -> Void)?
     public var onDropped: (@Sendable (InferenceFailure) -> Void)?
     /// Counters for the OIP statistics extension, updated by the worker thread.
     public let statistics = Mutex(WorkerStatistics())
@@ -114,6 +116,7 @@ public final class ModelWorker: @unchecked Sendable {
                         pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
                     }
                     passes[key] = pass
+                    onActivationMemory?(passes.values.reduce(0) { $0 + $1.activationBytes })
                 }
                 var input = [Float]()
                 input.reserveCapacity(images * first.input.count / max(first.images, 1))

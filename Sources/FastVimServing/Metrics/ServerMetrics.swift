@@ -43,6 +43,11 @@ public final class ServerMetrics: Sendable {
         Gauge(label: "fastvim_queue_depth", dimensions: [("model", model)], factory: factory).record(depth)
     }
 
+    /// Activation buffers the model's batcher holds (host RAM, or GPU memory on a GPU).
+    public func activationMemory(_ bytes: Int, model: String) {
+        Gauge(label: "fastvim_activation_memory_bytes", dimensions: [("model", model)], factory: factory).record(bytes)
+    }
+
     public func inflight(_ n: Int) {
         Gauge(label: "fastvim_inflight_requests", factory: factory).record(n)
     }
