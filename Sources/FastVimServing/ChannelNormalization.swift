@@ -12,21 +12,24 @@ public struct ChannelNormalization: Sendable, Equatable {
         self.std = std
     }
 
-    init(json: Data?, channels: Int) throws {
+    /// The model config's `preprocessing` object; its errors are the config's.
+    init(json: Data?, channels: Int) throws(BundleError) {
         var mean = [Float](repeating: 0, count: channels), std = [Float](repeating: 1, count: channels)
-        if let json, let object = try JSONSerialization.jsonObject(with: json) as? [String: Any] {
+        let parsed: Any?
+        do { parsed = try json.map { try JSONSerialization.jsonObject(with: $0) } } catch { throw .config("preprocessing: \(error)") }
+        if let object = parsed as? [String: Any] {
             for (key, value) in object {
                 guard key == "mean" || key == "std" else {
-                    throw EvaluationError("channel models take only mean and std in preprocessing, not \(key)")
+                    throw .config("preprocessing: channel models take only mean and std, not \(key)")
                 }
                 guard let list = value as? [NSNumber], list.count == channels else {
-                    throw EvaluationError("\(key) needs \(channels) numbers, one per input channel")
+                    throw .config("preprocessing: \(key) needs \(channels) numbers, one per input channel")
                 }
                 if key == "mean" { mean = list.map(\.floatValue) } else { std = list.map(\.floatValue) }
             }
         }
         guard std.allSatisfy({ $0.isFinite && $0 != 0 }), mean.allSatisfy(\.isFinite) else {
-            throw EvaluationError("mean must be finite and std finite and non-zero")
+            throw .config("preprocessing: mean must be finite and std finite and non-zero")
         }
         self.mean = mean
         self.std = std

@@ -58,11 +58,7 @@ public final class ModelBundle: Sendable {
         if channels == 3 {
             normalization = ChannelNormalization(mean: preprocessing.mean, std: preprocessing.std)
         } else {
-            do {
-                normalization = try ChannelNormalization(json: model.config.preprocessingJSON, channels: channels)
-            } catch {
-                throw .config("preprocessing: \(error)")
-            }
+            normalization = try ChannelNormalization(json: model.config.preprocessingJSON, channels: channels)
         }
         if let labelsPath {
             guard let text = try? String(contentsOfFile: labelsPath, encoding: .utf8) else {
