@@ -10,28 +10,27 @@ public final class DynamicLibrary: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
 
     /// Tries each name in each directory (then the loader's own search), first match wins.
+    /// A library that is there but does not load (a missing dependency, a libstdc++ too old
+    /// for it) is reported with the loader's reason, not as missing.
     public init(names: [String], directories: [String], what: String) throws(CUDAError) {
         var tried: [String] = []
-        for dir in directories {
-            for name in names {
-                let candidate = (dir as NSString).appendingPathComponent(name)
-                tried.append(candidate)
-                if let h = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) {
-                    handle = h
-                    path = candidate
-                    return
-                }
+        var failures: [String] = []
+        func open(_ candidate: String) -> UnsafeMutableRawPointer? {
+            tried.append(candidate)
+            if let h = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) { return h }
+            if let reason = dlerror().map({ String(cString: $0) }), !reason.contains("No such file or directory") {
+                failures.append(reason)
             }
+            return nil
         }
-        for name in names {
-            tried.append(name)
-            if let h = dlopen(name, RTLD_NOW | RTLD_LOCAL) {
+        for candidate in directories.flatMap({ dir in names.map { (dir as NSString).appendingPathComponent($0) } }) + names {
+            if let h = open(candidate) {
                 handle = h
-                path = name
+                path = candidate
                 return
             }
         }
-        throw .libraryNotFound(what: what, tried: tried)
+        throw .libraryNotFound(what: what, tried: tried, failures: failures)
     }
 
     deinit { dlclose(handle) }
@@ -47,7 +46,7 @@ public final class DynamicLibrary: @unchecked Sendable {
 }
 
 public enum CUDAError: Error, CustomStringConvertible, Equatable {
-    case libraryNotFound(what: String, tried: [String])
+    case libraryNotFound(what: String, tried: [String], failures: [String] = [])
     case symbolNotFound(String, library: String)
     case compilation(kernel: String, log: String)
     case nvrtc(String)
@@ -56,7 +55,9 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .libraryNotFound(what, tried):
+        case let .libraryNotFound(what, _, failures) where !failures.isEmpty:
+            return "\(what) is installed but does not load: \(failures.prefix(3).joined(separator: "; "))"
+        case let .libraryNotFound(what, tried, _):
             let shown = tried.prefix(6).joined(separator: ", ")
             return "\(what) not found (tried \(shown)\(tried.count > 6 ? ", ..." : "")); install it, or point FASTVIM_CUDA_LIBRARY_PATH (or --cuda-library-path) at its directory"
         case let .symbolNotFound(name, library): return "\(library) has no symbol \(name) (too old a version?)"

@@ -39,6 +39,21 @@ import Testing
         }
     }
 
+    /// A library that is there but cannot load (here: not a shared object at all; on a GPU
+    /// machine, say, a libstdc++ too old for cuBLAS) says why instead of "not found".
+    @Test func unloadableLibrariesSayWhy() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fastvim-broken-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("not an ELF file".utf8).write(to: URL(fileURLWithPath: dir + "/libcublas.so.12"))
+        #expect {
+            _ = try DynamicLibrary(names: ["libcublas.so.12"], directories: [dir], what: "cuBLAS (libcublas)")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("cuBLAS (libcublas) is installed but does not load") && text.contains(dir + "/libcublas.so.12")
+        }
+    }
+
     /// On a machine without the NVIDIA driver (CI), the driver is named as missing.
     @Test func driverAbsenceIsExplained() {
         guard (try? CUDADriver()) == nil else { return } // a GPU machine: nothing to check here
