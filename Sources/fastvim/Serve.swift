@@ -56,8 +56,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds to drain on SIGTERM/SIGINT before closing what is left.")
     var shutdownTimeout = 30.0
 
-    @Option(name: .customLong("max-batch-size"), help: "Images per forward pass at most.")
-    var maxBatchSize = 8
+    @Option(name: .customLong("max-batch-size"), help: "Images per forward pass at most (default 8 on the CPU, 64 on a GPU, which needs large batches to fill).")
+    var maxBatchSize: Int?
 
     @Option(name: .customLong("max-queue-delay-ms"), help: "Longest wait, in ms, for a batch to fill after its first request.")
     var maxQueueDelayMs = 2.0
@@ -97,7 +97,7 @@ struct Serve: ParsableCommand {
         }
         let logger = Logger(label: "fastvim")
         var settings = ModelWorker.Settings()
-        settings.maxBatch = max(1, maxBatchSize)
+        settings.maxBatch = max(1, maxBatchSize ?? (device.isCUDA ? 64 : 8))
         settings.maxQueueDelaySeconds = max(0, maxQueueDelayMs) / 1000
         settings.maxQueue = max(1, maxQueue)
 
