@@ -234,7 +234,7 @@ import TestSupport
         try device.run("fv_combine_norm_gate", .perRow(batch * sequence), [
             .pointer(gated), try buffer(values.yF), try buffer(values.yB), try buffer(values.xF), try buffer(values.xB), try buffer(values.xz),
             try buffer(values.dF), try buffer(values.dB), try buffer(values.lnW), try buffer(values.lnB),
-            .int(sequence), .int(e), .int(shape.groups), .int(shape.width), .int(shape.interleave), .float(1e-5),
+            .pointer(nil), .int(sequence), .int(e), .int(shape.groups), .int(shape.width), .int(shape.interleave), .float(1e-5),
         ])
         let expected = KernelReference.combine(values, batch: batch, sequence: sequence, e: e, groups: shape.groups, width: shape.width,
                                                interleave: shape.interleave, eps: 1e-5)

@@ -78,21 +78,25 @@ extension CUDAKernel {
 
     /// The paper's Sec. 14 kernel, whole: repeat the pooled scan outputs, add both D skips,
     /// average the directions, LayerNorm (when present) and gate with SiLU(z), one block per token.
+    /// `row_of` (FastMaskVim, else null) gives each kept token's pooled row.
     static let combineNormGate = CUDAKernel(name: "fv_combine_norm_gate", source: """
     extern "C" __global__ void fv_combine_norm_gate(float* gated, const float* y_f, const float* y_b,
                                                     const float* x_f, const float* x_b, const float* xz,
                                                     const float* d_f, const float* d_b, const float* ln_w,
-                                                    const float* ln_b, int sequence, int e, int groups, int width,
-                                                    int interleave, float eps) {
+                                                    const float* ln_b, const int* row_of, int sequence, int e, int groups,
+                                                    int width, int interleave, float eps) {
         __shared__ float partial[256];
         long token = blockIdx.x;
         int b = (int)(token / sequence), t = (int)(token % sequence);
         long group = (long)b * groups + (t / (width * interleave)) * interleave + t % interleave;
+        // FastMaskVim: each kept token's row; the backward output of token t is its mirror's row.
+        long group_b = row_of ? (long)b * groups + row_of[(long)b * sequence + (sequence - 1 - t)] : group;
+        if (row_of) group = (long)b * groups + row_of[token];
         float* v = gated + token * e;
         const float* z = xz + token * 2 * e + e;
         float sum = 0.f;
         for (int c = threadIdx.x; c < e; c += blockDim.x) {
-            float value = 0.5f * (y_f[group * e + c] + d_f[c] * x_f[token * e + c] + y_b[group * e + c] + d_b[c] * x_b[token * e + c]);
+            float value = 0.5f * (y_f[group * e + c] + d_f[c] * x_f[token * e + c] + y_b[group_b * e + c] + d_b[c] * x_b[token * e + c]);
             v[c] = value;
             sum += value;
         }

@@ -41,7 +41,7 @@ public struct CUDAKernel: Sendable {
     public static let all: [CUDAKernel] = [
         patchEmbedIm2col, embedAssemble, addRMSNorm, gridTranspose, convSiLUPool, softplusBias, selectiveScan, selectiveScanLanes,
         scanChunkStates, scanChunkCarry, selectiveScanChunked,
-        combineNormGate, meanTokens, addRowBias,
+        combineNormGate, meanTokens, addRowBias, gatherKept, permuteTokens, maskedPool,
     ]
 
     public static func named(_ name: String) -> CUDAKernel? { all.first { $0.name == name } }

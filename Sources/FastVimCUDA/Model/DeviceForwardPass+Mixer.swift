@@ -53,7 +53,7 @@ extension DeviceForwardPass {
             try launch(CUDAKernel.combineNormGate, .perRow(tokens, width: e), [
                 .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
                 .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
-                .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .int(s), .int(e), .int(view.groups), .int(view.width),
+                .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .pointer(nil), .int(s), .int(e), .int(view.groups), .int(view.width),
                 .int(view.interleave), .float(Self.epsilon),
             ])
         }

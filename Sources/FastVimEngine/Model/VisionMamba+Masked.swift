@@ -9,6 +9,15 @@ extension VisionMamba {
     /// Encodes images (B, C, H, W) keeping `idsKeep` (B, K) tokens; returns the normalised
     /// latent (B, K, D) of the kept tokens.
     public func encodeMasked(input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws(CheckpointError) -> [Float] {
+        let keep = try checkMasked(inputCount: input.count, batch: batch, height: height, width: width, idsKeep: idsKeep)
+        let ws = try makeWorkspace(batch: batch, height: height, width: width, keptTokens: keep)
+        input.withUnsafeBufferPointer { encodeMasked(ws, input: $0.baseAddress!, idsKeep: idsKeep) }
+        return Array(UnsafeBufferPointer(start: ws.normed, count: batch * keep * architecture.embedDim))
+    }
+
+    /// What a masked request must satisfy, on any backend: a FastVim checkpoint, the same
+    /// number of kept tokens per image, increasing ids inside the grid. Returns that number.
+    public func checkMasked(inputCount: Int, batch: Int, height: Int, width: Int, idsKeep: [Int]) throws(CheckpointError) -> Int {
         let a = architecture
         guard a.family == .fastvim, !a.perChannelTokens else {
             throw .invalidConfig("masked encoding needs a FastVim checkpoint (FastMaskVim); this is \(a.family.rawValue)")
@@ -16,20 +25,43 @@ extension VisionMamba {
         guard batch > 0, idsKeep.count % batch == 0, !idsKeep.isEmpty else {
             throw .invalidConfig("ids_keep must hold the same number of kept tokens for each of the \(batch) images")
         }
-        guard input.count == batch * a.inChannels * height * width else {
-            throw .invalidConfig("input holds \(input.count) values, expected \(batch)x\(a.inChannels)x\(height)x\(width)")
+        guard inputCount == batch * a.inChannels * height * width else {
+            throw .invalidConfig("input holds \(inputCount) values, expected \(batch)x\(a.inChannels)x\(height)x\(width)")
         }
         let keep = idsKeep.count / batch
-        let ws = try makeWorkspace(batch: batch, height: height, width: width, keptTokens: keep)
-        let positions = ws.grid.count
+        let grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
+        let positions = grid.count
         for i in 0 ..< batch {
             let ids = idsKeep[i * keep ..< (i + 1) * keep]
             guard ids.allSatisfy({ $0 >= 0 && $0 < positions }), zip(ids, ids.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                throw .invalidConfig("ids_keep of image \(i) must be increasing token indices below \(positions) (the \(ws.grid) grid)")
+                throw .invalidConfig("ids_keep of image \(i) must be increasing token indices below \(positions) (the \(grid) grid)")
             }
         }
-        input.withUnsafeBufferPointer { encodeMasked(ws, input: $0.baseAddress!, idsKeep: idsKeep) }
-        return Array(UnsafeBufferPointer(start: ws.normed, count: batch * keep * a.embedDim))
+        return keep
+    }
+
+    /// Where each kept token goes in block `layer`'s view of the grid: odd blocks see it
+    /// transposed, so ids map to c·rows + r and the tokens are taken in the new ids' order.
+    /// `order[i·K + slot]` is the token at `slot`, `row[i·K + slot]` its view row.
+    public func maskedView(layer: Int, grid: Grid, batch: Int, idsKeep: [Int]) -> (order: [Int], row: [Int]) {
+        let (rows, cols) = (grid.rows, grid.cols)
+        let k = idsKeep.count / batch
+        let odd = layer % 2 == 1
+        var order = [Int](repeating: 0, count: batch * k)
+        var row = [Int](repeating: 0, count: batch * k)
+        let viewCols = odd ? rows : cols
+        for i in 0 ..< batch {
+            let mapped = (0 ..< k).map { t -> Int in
+                let id = idsKeep[i * k + t]
+                return odd ? (id % cols) * rows + id / cols : id
+            }
+            let sorted = (0 ..< k).sorted { mapped[$0] < mapped[$1] }
+            for (slot, t) in sorted.enumerated() {
+                order[i * k + slot] = t
+                row[i * k + slot] = mapped[t] / viewCols
+            }
+        }
+        return (order, row)
     }
 
     private func encodeMasked(_ ws: Workspace, input: UnsafePointer<Float>, idsKeep: [Int]) {
@@ -56,29 +88,15 @@ extension VisionMamba {
         for (layer, block) in weights.blocks.enumerated() {
             if layer == 0 { ws.residual.update(from: ws.hidden, count: b * k * d) }
             addNorm(ws, weight: block.norm, add: layer > 0)
-            // Odd blocks see the transposed grid: ids map to c·rows + r and the kept tokens are
-            // reordered by their new ids; the order is restored after the mixer.
+            // The kept tokens in this block's view of the grid; the order is restored after the mixer.
             let odd = layer % 2 == 1
-            var order = [Int](repeating: 0, count: b * k)
-            var viewIDs = [Int](repeating: 0, count: b * k)
-            for i in 0 ..< b {
-                let mapped = (0 ..< k).map { t -> Int in
-                    let id = idsKeep[i * k + t]
-                    return odd ? (id % cols) * rows + id / cols : id
-                }
-                let sorted = (0 ..< k).sorted { mapped[$0] < mapped[$1] }
-                for (slot, t) in sorted.enumerated() {
-                    order[i * k + slot] = t
-                    viewIDs[i * k + slot] = mapped[t]
-                }
-            }
+            let (order, rowOf) = maskedView(layer: layer, grid: ws.grid, batch: b, idsKeep: idsKeep)
             for i in 0 ..< b {
                 for slot in 0 ..< k {
                     (ws.permuted + (i * k + slot) * d).update(from: ws.normed + (i * k + order[i * k + slot]) * d, count: d)
                 }
             }
             let (viewRows, viewCols) = odd ? (cols, rows) : (rows, cols)
-            let rowOf = viewIDs.map { $0 / viewCols }
             maskedMixer(block, ws, rowOf: rowOf, groups: viewRows, columns: viewCols)
             for i in 0 ..< b {
                 for slot in 0 ..< k {
