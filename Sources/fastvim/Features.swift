@@ -30,8 +30,6 @@ struct Features: ParsableCommand {
         let outShape: [Int]
         let features: [Float]
         if keep != nil || keepIndices != nil {
-            // The masked encoder (FastMaskVim) gathers kept tokens between embedding and blocks: CPU only for now.
-            guard !device.isCUDA else { throw ValidationError("masked encoding (--keep) runs on the CPU only") }
             var ids: [Int]
             if let keep {
                 ids = try file.integers(keep)
@@ -39,7 +37,7 @@ struct Features: ParsableCommand {
                 let one = keepIndices!.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
                 ids = Array((0 ..< shape[0]).map { _ in one }.joined())
             }
-            features = try m.encodeMasked(input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids)
+            features = try device.backend().encodeMasked(m, input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids)
             outShape = [shape[0], ids.count / shape[0], d]
         } else {
             let pass = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3])

@@ -11,7 +11,7 @@ import TestSupport
     static let names: [String] = (try? GoldenFixtures(directory: Fixtures.directory).cases.map(\.name)) ?? []
 
     @Test func everyLogitsFixtureIsCovered() {
-        #expect(Self.names.count == 7)
+        #expect(Self.names.count == 8)
     }
 
     /// Two runs through one pass: the second must not depend on what the first left behind.
@@ -93,5 +93,22 @@ import TestSupport
                       "repeat_skip_combine_norm_gate", "out_proj", "head"] {
             #expect((m.breakdown[stage] ?? 0) > 0, "no time for \(stage): \(m.breakdown)")
         }
+    }
+
+    /// Masks other than the fixture's: different kept tokens per image, whole rows missing,
+    /// the device's masked encoding equals the CPU engine's.
+    @Test func maskedEncodingAgreesWithTheCPU() throws {
+        let model = try VisionMamba(checkpoint: try Checkpoint(path: Fixtures.path("fastmaskvim_small.ckpt")))
+        var random = SplitMix64(seed: 5)
+        let input = random.floats(2 * 3 * 96 * 96)
+        // 6x6 grid: image 0 keeps rows 0, 2 and 5 whole; image 1 a scattered 18.
+        let ids = [0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 30, 31, 32, 33, 34, 35,
+                   0, 2, 5, 7, 8, 11, 13, 17, 19, 20, 22, 24, 26, 27, 29, 31, 33, 35]
+        let cpu = try CPUBackend.shared.encodeMasked(model, input: input, batch: 2, height: 96, width: 96, idsKeep: ids)
+        let device = try KernelBackend(name: "emulated", device: try EmulatedDevice())
+            .encodeMasked(model, input: input, batch: 2, height: 96, width: 96, idsKeep: ids)
+        expectClose(device, cpu, atol: 1e-4 * max(1, maxAbs(cpu)), "masked latent")
+        #expect { _ = try KernelBackend(name: "emulated", device: try EmulatedDevice())
+            .encodeMasked(model, input: input, batch: 2, height: 96, width: 96, idsKeep: [3, 2, 0, 1]) } throws: { "\($0)".contains("ids_keep") }
     }
 }

@@ -11,6 +11,7 @@ import TestSupport
         "fv_im2col", "fv_embed_assemble", "fv_add_rmsnorm", "fv_grid_transpose", "fv_conv_silu_pool", "fv_softplus_bias",
         "fv_selective_scan", "fv_selective_scan_lanes", "fv_combine_norm_gate", "fv_mean_tokens", "fv_add_row_bias",
         "fv_scan_chunk_states", "fv_scan_chunk_carry", "fv_selective_scan_chunked",
+        "fv_gather_kept", "fv_permute_tokens", "fv_masked_pool",
     ]
 
     @Test func everyKernelIsCovered() {
@@ -288,5 +289,67 @@ import TestSupport
                 #expect(half[i] == UInt16(roundToBFloat16(value).bitPattern >> 16), "\(String(b, radix: 16)) -> \(String(half[i], radix: 16))")
             }
         }
+    }
+
+    // MARK: - FastMaskVim
+
+    @Test func gatherKept() throws {
+        let device = try EmulatedDevice()
+        var random = SplitMix64(seed: 21)
+        let (batch, positions, k, d) = (2, 12, 5, 7)
+        let ids = [0, 3, 4, 9, 11, 1, 2, 5, 6, 10]
+        let patches = random.floats(batch * positions * d), bias = random.floats(d), pos = random.floats(positions * d)
+        let out = try device.buffer(count: batch * k * d)
+        try device.run("fv_gather_kept", .elementwise(batch * k * d), [
+            .pointer(out), .pointer(try device.buffer(patches)), .pointer(try device.buffer(bias)), .pointer(try device.buffer(pos)),
+            .pointer(try device.indices(ids)), .int(batch), .int(positions), .int(k), .int(d),
+        ])
+        var expected = [Float](repeating: 0, count: batch * k * d)
+        for b in 0 ..< batch { for t in 0 ..< k { for c in 0 ..< d {
+            let id = ids[b * k + t]
+            expected[(b * k + t) * d + c] = patches[(b * positions + id) * d + c] + bias[c] + pos[id * d + c]
+        } } }
+        expectClose(try device.read(out, batch * k * d), expected, "gather kept")
+    }
+
+    /// Gathering by an order and scattering back by it is the identity.
+    @Test func permuteTokensRoundTrips() throws {
+        let device = try EmulatedDevice()
+        var random = SplitMix64(seed: 22)
+        let (batch, k, d) = (2, 5, 3)
+        let order = [2, 0, 4, 1, 3, 4, 3, 2, 1, 0]
+        let x = random.floats(batch * k * d)
+        let (px, gathered, back, pOrder) = (try device.buffer(x), try device.buffer(count: batch * k * d), try device.buffer(count: batch * k * d),
+                                             try device.indices(order))
+        try device.run("fv_permute_tokens", .elementwise(batch * k * d), [.pointer(gathered), .pointer(px), .pointer(pOrder), .int(batch), .int(k), .int(d), .flag(false)])
+        try device.run("fv_permute_tokens", .elementwise(batch * k * d), [.pointer(back), .pointer(gathered), .pointer(pOrder), .int(batch), .int(k), .int(d), .flag(true)])
+        var expected = [Float](repeating: 0, count: batch * k * d)
+        for b in 0 ..< batch { for slot in 0 ..< k { for c in 0 ..< d {
+            expected[(b * k + slot) * d + c] = x[(b * k + order[b * k + slot]) * d + c]
+        } } }
+        expectClose(try device.read(gathered, batch * k * d), expected, "gathered")
+        expectClose(try device.read(back, batch * k * d), x, "scattered back")
+    }
+
+    /// Row sums times the scale, the backward branch from each token's mirror; an empty row is zero.
+    @Test func maskedPool() throws {
+        let device = try EmulatedDevice()
+        var random = SplitMix64(seed: 23)
+        let (batch, k, groups, e, scale) = (2, 5, 4, 6, Float(0.25))
+        let rows = [0, 0, 2, 3, 3, 1, 1, 1, 2, 3] // image 0 leaves row 1 empty
+        let xf = random.floats(batch * k * e), xb = random.floats(batch * k * e)
+        let (pf, pb) = (try device.buffer(count: batch * groups * e), try device.buffer(count: batch * groups * e))
+        try device.run("fv_masked_pool", .elementwise(batch * groups * e), [
+            .pointer(pf), .pointer(pb), .pointer(try device.buffer(xf)), .pointer(try device.buffer(xb)), .pointer(try device.indices(rows)),
+            .int(batch), .int(k), .int(groups), .int(e), .float(scale),
+        ])
+        var ef = [Float](repeating: 0, count: batch * groups * e), eb = ef
+        for b in 0 ..< batch { for t in 0 ..< k { for c in 0 ..< e {
+            let at = (b * groups + rows[b * k + t]) * e + c
+            ef[at] += xf[(b * k + t) * e + c] * scale
+            eb[at] += xb[(b * k + (k - 1 - t)) * e + c] * scale
+        } } }
+        expectClose(try device.read(pf, batch * groups * e), ef, "forward rows")
+        expectClose(try device.read(pb, batch * groups * e), eb, "backward rows")
     }
 }

@@ -11,7 +11,8 @@ import TestSupport
 /// Serialized: the fake is one GPU with one primary context per process, and the tests
 /// count what is left allocated on it.
 @Suite(.serialized) struct FakeDriverTests {
-    static let names = EmulatedForwardTests.names
+    /// The logits fixtures: their passes capture graphs (the masked encoder's do not).
+    static let names: [String] = (try? GoldenFixtures(directory: Fixtures.directory).cases.filter { $0.idsKeep == nil }.map(\.name)) ?? []
     static let nvrtcDirectory = KernelCompilationTests.directories[0]
 
     /// One PTX cache for the suite, filled by the first open (NVRTC takes seconds a kernel):
@@ -51,6 +52,19 @@ import TestSupport
         let backend = RecordingBackend(try open(precision))
         let outcome = try fixtures.run(c, on: backend, repeats: repeats)
         return (outcome, try #require(backend.passes.first))
+    }
+
+    /// FastMaskVim's masked encoding through the real CUDADevice: int32 index uploads, the
+    /// kept-token gathers and the row pooling, against fixture d.
+    @Test func maskedEncodingMatchesTheFixture() throws {
+        let fake = try FakeDriverLibrary.shared()
+        do {
+            let fixtures = try GoldenFixtures(directory: Fixtures.directory)
+            let c = try #require(fixtures.cases.first { $0.idsKeep != nil })
+            let outcome = try fixtures.run(c, on: try Self.open(), repeats: 2)
+            #expect(outcome.passed, "\(c.name): max |diff| \(outcome.maxDifference) > \(outcome.tolerance)")
+        }
+        Self.expectAllReleased(fake, "masked")
     }
 
     @Test(arguments: names)
@@ -385,6 +399,10 @@ final class RecordingBackend: ComputeBackend, @unchecked Sendable {
     }
 
     func referenceGemmRate() throws -> Double { try inner.referenceGemmRate() }
+
+    func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float] {
+        try inner.encodeMasked(model, input: input, batch: batch, height: height, width: width, idsKeep: idsKeep)
+    }
 }
 
 extension KernelDevice {

@@ -40,8 +40,8 @@ import TestSupport
     @Test func selftestRunsTheFixturesAndExplainsMissingGPUs() throws {
         let cpu = try Self.run(["selftest", "--device", "cpu", "--fixtures", Fixtures.directory])
         let text = String(decoding: cpu.stdout, as: UTF8.self)
-        #expect(cpu.status == 0 && text.contains("all 7 fixtures match"), "\(text) \(cpu.stderr)")
-        #expect(text.components(separatedBy: "\nok ").count == 8)
+        #expect(cpu.status == 0 && text.contains("all 8 fixtures match"), "\(text) \(cpu.stderr)")
+        #expect(text.components(separatedBy: "\nok ").count == 9)
         let precision = try Self.run(["selftest", "--device", "cpu", "--precision", "bf16"])
         #expect(precision.status != 0 && precision.stderr.contains("needs --device cuda"))
         let unknown = try Self.run(["predict", "--device", "tpu", "--image", "x.png"])

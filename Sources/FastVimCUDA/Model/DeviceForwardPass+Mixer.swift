@@ -1,13 +1,24 @@
 import FastVimEngine
 
 extension DeviceForwardPass {
+    /// FastMaskVim's rows: the view row of each kept token (int32 on the device), how many
+    /// rows the view has, and the full row length the pooling divides by.
+    struct MaskedRows {
+        let rowOf: DevicePointer
+        let groups: Int
+        let columns: Int
+    }
+
     /// One bidirectional mixer: in_proj, conv + SiLU (+ pooling), x_proj/dt_proj, the two
     /// scans, the fused repeat/skip/combine/LayerNorm/gate, out_proj. `output` may be `input`.
+    /// `masked`: the kept tokens are pooled by row after the conv, and both directions scan
+    /// the rows in increasing order (the reference's quirk).
     func mixer(_ w: DeviceWeights.Block, _ view: ForwardPlan.MixerView, input: DevicePointer,
-                       output: DevicePointer) throws {
+               output: DevicePointer, masked: MaskedRows? = nil) throws {
         let a = plan.architecture
         let (b, s, d, e, n, r) = (batch, plan.sequence, a.embedDim, a.innerDim, a.stateDim, a.dtRank)
-        let tokens = b * s, xw = r + 2 * n, steps = b * view.groups
+        let groups = masked?.groups ?? view.groups
+        let tokens = b * s, xw = r + 2 * n, steps = b * groups
         try stage(.inProj) {
             try device.gemmNT(out: buffer("xz"), ldOut: 2 * e, a: input, lda: d, b: w.inProj, ldb: d, m: tokens, n: 2 * e, k: d,
                               accumulate: false)
@@ -17,11 +28,19 @@ extension DeviceForwardPass {
         let directions = [(w.forward, "_f", false), (w.backward, "_b", true)]
         func u(_ suffix: String) -> DevicePointer { a.pools ? buffer("pooled" + suffix) : buffer("x" + suffix) }
         try stage(.conv) {
+            // Masked: the conv runs over the kept tokens alone, pooled by row afterwards.
+            let (convGroups, width, interleave) = masked == nil ? (view.groups, view.width, view.interleave) : (s, 1, 1)
             for (dir, suffix, reverse) in directions {
-                try launch(CUDAKernel.convSiLUPool, .elementwise(b * view.groups * e), [
-                    .pointer(buffer("x" + suffix)), .pointer(a.pools ? buffer("pooled" + suffix) : nil), .pointer(buffer("xz")),
-                    .pointer(dir.convT), .pointer(dir.convBias), .int(b), .int(s), .int(e), .int(a.convWidth), .flag(reverse),
-                    .int(view.groups), .int(view.width), .int(view.interleave), .flag(a.collapse == .max), .float(a.scalingFactor),
+                try launch(CUDAKernel.convSiLUPool, .elementwise(b * convGroups * e), [
+                    .pointer(buffer("x" + suffix)), .pointer(a.pools && masked == nil ? buffer("pooled" + suffix) : nil),
+                    .pointer(buffer("xz")), .pointer(dir.convT), .pointer(dir.convBias), .int(b), .int(s), .int(e), .int(a.convWidth),
+                    .flag(reverse), .int(convGroups), .int(width), .int(interleave), .flag(a.collapse == .max), .float(a.scalingFactor),
+                ])
+            }
+            if let masked {
+                try launch(CUDAKernel.maskedPool, .elementwise(b * masked.groups * e), [
+                    .pointer(buffer("pooled_f")), .pointer(buffer("pooled_b")), .pointer(buffer("x_f")), .pointer(buffer("x_b")),
+                    .pointer(masked.rowOf), .int(b), .int(s), .int(masked.groups), .int(e), .float(1 / Float(masked.columns)),
                 ])
             }
         }
@@ -37,9 +56,10 @@ extension DeviceForwardPass {
             for (dir, suffix, reverse) in directions {
                 let arguments: [KernelArgument] = [
                     .pointer(buffer("y" + suffix)), .pointer(u(suffix)), .pointer(buffer("delta" + suffix)), .pointer(dir.a),
-                    .pointer(buffer("dbc" + suffix)), .int(b), .int(view.groups), .int(e), .int(n), .int(xw), .int(r), .flag(reverse),
+                    .pointer(buffer("dbc" + suffix)), .int(b), .int(groups), .int(e), .int(n), .int(xw), .int(r),
+                    .flag(reverse && masked == nil),
                 ]
-                let chunks = plan.scanChunks(steps: view.groups)
+                let chunks = plan.scanChunks(steps: groups)
                 if chunks > 1 {
                     try chunkedScan(arguments, chunks: chunks)
                 } else if plan.usesLaneScan {
@@ -53,8 +73,8 @@ extension DeviceForwardPass {
             try launch(CUDAKernel.combineNormGate, .perRow(tokens, width: e), [
                 .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
                 .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
-                .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .pointer(nil), .int(s), .int(e), .int(view.groups), .int(view.width),
-                .int(view.interleave), .float(Self.epsilon),
+                .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .pointer(masked?.rowOf), .int(s), .int(e), .int(groups),
+                .int(view.width), .int(view.interleave), .float(Self.epsilon),
             ])
         }
         try stage(.outProj) {

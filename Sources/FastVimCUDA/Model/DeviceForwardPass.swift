@@ -27,8 +27,9 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     static let epsilon: Float = 1e-5
 
     init(model: VisionMamba, weights: DeviceWeights, device: any KernelDevice, batch: Int, height: Int, width: Int,
-         chunking: ForwardPlan.ScanChunking = .init()) throws {
-        plan = ForwardPlan(architecture: model.architecture, batch: batch, height: height, width: width, chunking: chunking)
+         chunking: ForwardPlan.ScanChunking = .init(), keptTokens: Int? = nil) throws {
+        plan = ForwardPlan(architecture: model.architecture, batch: batch, height: height, width: width, chunking: chunking,
+                           keptTokens: keptTokens)
         self.device = device
         self.weights = weights
         memory = DeviceAllocations(device)
@@ -171,19 +172,25 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         profile.add(name, milliseconds: try device.time(body))
     }
 
-    /// im2col + GEMM into `patches`, then bias, channel and position embeddings and the
-    /// class token, written to the residual stream.
-    private func embed() throws(CUDAError) {
+    /// im2col + GEMM: every grid token's patch embedding into `patches`.
+    func embedPatches() throws(CUDAError) {
         let a = plan.architecture, d = a.embedDim
         let planes = batch * a.channelTokens
         let patchLength = a.kernelChannels * a.patchSize * a.patchSize
-        let rows = plan.batch * plan.tokens
+        let rows = plan.batch * plan.embeddedTokens
         try launch(CUDAKernel.patchEmbedIm2col, .elementwise(rows * patchLength), [
             .pointer(buffer("columns")), .pointer(buffer("input")), .int(planes), .int(a.kernelChannels), .int(height), .int(width),
             .int(a.patchSize), .int(a.stride), .int(plan.grid.rows), .int(plan.grid.cols),
         ])
         try device.gemmNT(out: buffer("patches"), ldOut: d, a: buffer("columns"), lda: patchLength, b: weights.patchWeight,
                           ldb: patchLength, m: rows, n: d, k: patchLength, accumulate: false)
+    }
+
+    /// The patch embeddings plus bias, channel and position embeddings and the class token,
+    /// written to the residual stream.
+    private func embed() throws(CUDAError) {
+        let a = plan.architecture, d = a.embedDim
+        try embedPatches()
         try launch(CUDAKernel.embedAssemble, .elementwise(batch * plan.sequence * d), [
             .pointer(buffer("residual")), .pointer(buffer("patches")), .pointer(weights.patchBias), .pointer(buffer("position")),
             .pointer(weights.classToken), .pointer(weights.channelEmbed), .int(batch), .int(plan.grid.count), .int(a.channelTokens),

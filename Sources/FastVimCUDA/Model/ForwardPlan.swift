@@ -17,6 +17,11 @@ public struct ForwardPlan: Sendable, Equatable {
     public let maxGroups: Int
     public let arena: DeviceArena
     public let chunking: ScanChunking
+    /// FastMaskVim's masked encoding: this many kept tokens per image enter the blocks (the
+    /// patch embedding still covers the grid); nil for a classification pass.
+    public let keptTokens: Int?
+    /// Grid tokens the patch embedding produces (all of them, masked or not).
+    public var embeddedTokens: Int { grid.count * architecture.channelTokens }
 
     /// When the scan cuts the sequence into chunks: only when its lanes (batch x channels x
     /// states) are too few to keep the GPU busy, and the sequence is long enough to cut.
@@ -32,15 +37,18 @@ public struct ForwardPlan: Sendable, Equatable {
         }
     }
 
-    public init(architecture a: Architecture, batch: Int, height: Int, width: Int, chunking: ScanChunking = ScanChunking()) {
+    public init(architecture a: Architecture, batch: Int, height: Int, width: Int, chunking: ScanChunking = ScanChunking(),
+                keptTokens: Int? = nil) {
         self.chunking = chunking
+        self.keptTokens = keptTokens
         self.architecture = a
         self.batch = batch
         self.height = height
         self.width = width
         grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
-        tokens = grid.count * a.channelTokens
-        sequence = tokens + (a.hasClassToken ? 1 : 0)
+        let embedded = grid.count * a.channelTokens
+        tokens = keptTokens ?? embedded
+        sequence = tokens + (a.hasClassToken && keptTokens == nil ? 1 : 0)
         maxGroups = a.pools ? max(grid.rows, grid.cols) * a.channelTokens : sequence
         let (b, s, g, d, e) = (batch, sequence, maxGroups, a.embedDim, a.innerDim)
         let xw = a.dtRank + 2 * a.stateDim
@@ -51,14 +59,17 @@ public struct ForwardPlan: Sendable, Equatable {
         let lanes = b * e * n
         let chunks = Self.chunks(steps: g, lanes: lanes, laneScan: n > 0 && n <= 32 && n & (n - 1) == 0, chunking)
         let chunkFloats = chunks > 1 ? b * chunks * e * n : 0
+        // Token indices (int32) of a masked pass: the kept ids, and each block parity's order and rows.
+        let kept = keptTokens == nil ? 0 : b * s
         arena = DeviceArena(floats: [
-            ("input", b * a.inChannels * height * width), ("columns", b * tokens * patchLength), ("patches", b * tokens * d),
-            ("position", s * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
+            ("input", b * a.inChannels * height * width), ("columns", b * embedded * patchLength), ("patches", b * embedded * d),
+            ("position", (keptTokens == nil ? s : embedded) * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
             ("permuted", a.pools ? b * s * d : 0), ("xz", b * s * 2 * e), ("x_f", b * s * e), ("x_b", b * s * e),
             ("pooled_f", pooled), ("pooled_b", pooled), ("dbc_f", b * g * xw), ("dbc_b", b * g * xw),
             ("delta_f", b * g * e), ("delta_b", b * g * e), ("y_f", b * g * e), ("y_b", b * g * e), ("gated", b * s * e),
             ("features", b * d), ("logits", b * max(a.numClasses, 1)),
             ("chunk_state", chunkFloats), ("chunk_decay", chunkFloats),
+            ("ids", kept), ("order_0", kept), ("order_1", kept), ("row_0", kept), ("row_1", kept),
         ])
     }
 

@@ -56,6 +56,17 @@ public final class KernelBackend: ComputeBackend, @unchecked Sendable {
         }
     }
 
+    /// A pass for these K kept tokens is made per request: masked requests are rare and their
+    /// K varies, so their buffers are not kept.
+    public func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float] {
+        let keep = try model.checkMasked(inputCount: input.count, batch: batch, height: height, width: width, idsKeep: idsKeep)
+        return try lock.withLock {
+            let pass = try DeviceForwardPass(model: model, weights: try weights(for: model), device: device, batch: batch,
+                                             height: height, width: width, chunking: chunking, keptTokens: keep)
+            return try input.withUnsafeBufferPointer { try pass.encodeMasked(input: $0.baseAddress!, idsKeep: idsKeep) }
+        }
+    }
+
     /// Bytes of weights uploaded so far, all models together.
     public var weightBytes: Int { lock.withLock { uploaded.values.reduce(0) { $0 + $1.weights.bytes } } }
 

@@ -12,6 +12,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
     /// GFLOP/s (multiply-add = 1 FLOP) of this backend's sgemm on FastVim-T's in_proj shape:
     /// what a benchmark compares the whole model's FLOP rate with.
     func referenceGemmRate() throws -> Double
+    /// FastMaskVim's masked encoding: images (B, C, H, W) keeping `idsKeep` (B, K) tokens in,
+    /// the normalised latent (B, K, D) of the kept tokens out (`VisionMamba.encodeMasked`).
+    func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float]
 }
 
 /// A model's forward pass for one input shape, its activation memory allocated once.
@@ -49,6 +52,10 @@ public final class CPUBackend: ComputeBackend {
     }
 
     public func referenceGemmRate() throws -> Double { ResolutionBenchmark.sgemmRate() }
+
+    public func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float] {
+        try model.encodeMasked(input: input, batch: batch, height: height, width: width, idsKeep: idsKeep)
+    }
 }
 
 /// A workspace and the model it was made for.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The golden outputs of the reference implementations (`shared/fixtures`: expected_a/b/c
+/// The golden outputs of the reference implementations (`shared/fixtures`: expected_a/b/c/d
 /// JSON, inputs_*.safetensors, checkpoints), run through any backend: how `fastvim
 /// selftest` proves a device computes what the CPU engine and PyTorch compute.
 public struct GoldenFixtures {
@@ -10,13 +10,16 @@ public struct GoldenFixtures {
         public let config: ModelConfig
         public let inputsFile: String
         public let input: String
-        public let logits: [Float]
+        /// Logits (a, b, c), or the masked encoder's latent (d).
+        public let expected: [Float]
+        /// The masked encoder's kept-token ids, for fixture d.
+        public let idsKeep: [Int]?
     }
 
     public struct Outcome: Sendable {
         public let name: String
-        /// max |ours - expected| over the logits, and the bound it must stay within:
-        /// 1e-4 · max(1, max |expected|), the fixtures' own criterion.
+        /// max |ours - expected|, and the bound it must stay within: 1e-4 · max(1, max
+        /// |expected|), the fixtures' own criterion.
         public let maxDifference: Float
         public let tolerance: Float
         public let seconds: Double
@@ -26,11 +29,11 @@ public struct GoldenFixtures {
     public let directory: String
     public let cases: [Case]
 
-    /// Every logits fixture of the directory (the masked-encoder fixture `d` has no logits).
+    /// Every fixture of the directory: the logits of a, b and c, and d's masked latent.
     public init(directory: String) throws {
         self.directory = directory
         var cases: [Case] = []
-        for letter in ["a", "b", "c"] {
+        for letter in ["a", "b", "c", "d"] {
             let path = directory + "/expected_\(letter).json"
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw CheckpointError.io(path: path, reason: "cannot read it: point --fixtures (or FASTVIM_FIXTURES) at the golden fixtures")
@@ -38,18 +41,27 @@ public struct GoldenFixtures {
             guard let json = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else {
                 throw CheckpointError.corrupt("\(path) is not a JSON object of fixtures")
             }
+            let inputsFile = "inputs_\(letter).safetensors"
             for (name, v) in json.sorted(by: { $0.key < $1.key }) {
-                guard let checkpoint = v["checkpoint"] as? String, let input = v["input"] as? String,
-                      let logits = v["logits"] as? [[Double]] else {
-                    throw CheckpointError.corrupt("\(path): fixture \(name) lacks checkpoint, input or logits")
+                guard let checkpoint = v["checkpoint"] as? String, let input = v["input"] as? String else {
+                    throw CheckpointError.corrupt("\(path): fixture \(name) lacks checkpoint or input")
                 }
                 // Only what the reference was configured with: collapse and scan order for the channel models.
                 var keys: [String] = []
                 if let c = v["collapse"] as? String { keys.append("\"collapse\": \"\(c)\"") }
                 if let s = v["scan_order"] as? String { keys.append("\"scan_order\": \"\(s)\"") }
                 let config = try ModelConfig(json: Data("{\(keys.joined(separator: ", "))}".utf8))
-                cases.append(Case(name: name, checkpoint: checkpoint, config: config, inputsFile: "inputs_\(letter).safetensors",
-                                  input: input, logits: logits.flatMap { $0.map(Float.init) }))
+                let expected: [Float], ids: [Int]?
+                if let logits = v["logits"] as? [[Double]] {
+                    (expected, ids) = (logits.flatMap { $0.map(Float.init) }, nil)
+                } else if let idsName = v["ids_keep"] as? String, let latent = v["expected"] as? String {
+                    let tensors = try SafeTensorsFile(path: directory + "/" + inputsFile)
+                    (expected, ids) = (try tensors.floats(latent), try tensors.integers(idsName))
+                } else {
+                    throw CheckpointError.corrupt("\(path): fixture \(name) has neither logits nor ids_keep and an expected latent")
+                }
+                cases.append(Case(name: name, checkpoint: checkpoint, config: config, inputsFile: inputsFile, input: input,
+                                  expected: expected, idsKeep: ids))
             }
         }
         self.cases = cases
@@ -65,23 +77,32 @@ public struct GoldenFixtures {
         }
         let values = try inputs.floats(c.input)
         let start = Date()
-        let pass = try backend.makePass(for: model, batch: shape[0], height: shape[2], width: shape[3])
         var worst: Float = 0
-        for _ in 0 ..< max(1, repeats) {
-            var logits = [Float](repeating: .nan, count: shape[0] * model.architecture.numClasses)
-            try values.withUnsafeBufferPointer { inp in
-                try logits.withUnsafeMutableBufferPointer { try pass.run(input: inp.baseAddress!, logits: $0.baseAddress!, features: nil) }
+        func compare(_ ours: [Float]) throws {
+            guard ours.count == c.expected.count else {
+                throw CheckpointError.corrupt("\(c.name): \(ours.count) values, the fixture has \(c.expected.count)")
             }
-            guard logits.count == c.logits.count else {
-                throw CheckpointError.corrupt("\(c.name): \(logits.count) logits, the fixture has \(c.logits.count)")
-            }
-            for (x, y) in zip(logits, c.logits) {
+            for (x, y) in zip(ours, c.expected) {
                 let d = abs(x - y)
                 if d > worst || d.isNaN { worst = d.isNaN ? .infinity : d }
             }
         }
+        if let ids = c.idsKeep {
+            for _ in 0 ..< max(1, repeats) {
+                try compare(try backend.encodeMasked(model, input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids))
+            }
+        } else {
+            let pass = try backend.makePass(for: model, batch: shape[0], height: shape[2], width: shape[3])
+            for _ in 0 ..< max(1, repeats) {
+                var logits = [Float](repeating: .nan, count: shape[0] * model.architecture.numClasses)
+                try values.withUnsafeBufferPointer { inp in
+                    try logits.withUnsafeMutableBufferPointer { try pass.run(input: inp.baseAddress!, logits: $0.baseAddress!, features: nil) }
+                }
+                try compare(logits)
+            }
+        }
         let seconds = Date().timeIntervalSince(start)
-        let scale = max(1, c.logits.reduce(0) { max($0, abs($1)) })
+        let scale = max(1, c.expected.reduce(0) { max($0, abs($1)) })
         return Outcome(name: c.name, maxDifference: worst, tolerance: 1e-4 * scale, seconds: seconds)
     }
 }

@@ -43,7 +43,7 @@ extension VisionMamba {
     /// Where each kept token goes in block `layer`'s view of the grid: odd blocks see it
     /// transposed, so ids map to c·rows + r and the tokens are taken in the new ids' order.
     /// `order[i·K + slot]` is the token at `slot`, `row[i·K + slot]` its view row.
-    public func maskedView(layer: Int, grid: Grid, batch: Int, idsKeep: [Int]) -> (order: [Int], row: [Int]) {
+    public static func maskedView(layer: Int, grid: Grid, batch: Int, idsKeep: [Int]) -> (order: [Int], row: [Int]) {
         let (rows, cols) = (grid.rows, grid.cols)
         let k = idsKeep.count / batch
         let odd = layer % 2 == 1
@@ -90,7 +90,7 @@ extension VisionMamba {
             addNorm(ws, weight: block.norm, add: layer > 0)
             // The kept tokens in this block's view of the grid; the order is restored after the mixer.
             let odd = layer % 2 == 1
-            let (order, rowOf) = maskedView(layer: layer, grid: ws.grid, batch: b, idsKeep: idsKeep)
+            let (order, rowOf) = Self.maskedView(layer: layer, grid: ws.grid, batch: b, idsKeep: idsKeep)
             for i in 0 ..< b {
                 for slot in 0 ..< k {
                     (ws.permuted + (i * k + slot) * d).update(from: ws.normed + (i * k + order[i * k + slot]) * d, count: d)

@@ -93,7 +93,8 @@ extension ServingApp {
     }
 
     /// /v1/embed with a token mask: the masked encoder's per-token latent. Masked inputs
-    /// differ from request to request, so they run on the decode thread, not the batcher.
+    /// differ from request to request, so they run on the decode thread (through the
+    /// model's backend: a GPU serialises them with its batches), not the batcher.
     private func maskedEmbedding(_ upload: ImageUpload, input: [Float], height: Int, width: Int, model: ServedModel,
                                  _ r: Reply, decodeSeconds: Double) {
         let m = model.bundle.model
@@ -101,7 +102,7 @@ extension ServingApp {
         do {
             guard let ids = try upload.keptTokens(positions: grid.count) else { return }
             let start = Clock.now()
-            let latent = try m.encodeMasked(input: input, batch: 1, height: height, width: width, idsKeep: ids)
+            let latent = try model.bundle.backend.encodeMasked(m, input: input, batch: 1, height: height, width: width, idsKeep: ids)
             let d = m.architecture.embedDim
             r.json(200, [
                 "model": model.name, "ids_keep": ids, "dimension": d, "grid": [grid.rows, grid.cols],

@@ -22,6 +22,13 @@ extension EmulatedDevice {
 
     func buffer(count: Int) throws -> DevicePointer { try allocate(bytes: count * 4) }
 
+    /// int32 values, as the masked kernels' index arguments.
+    func indices(_ values: [Int]) throws -> DevicePointer {
+        let p = try allocate(bytes: max(values.count, 1) * 4)
+        try values.map(Int32.init).withUnsafeBytes { try upload($0, to: p) }
+        return p
+    }
+
     func read(_ pointer: DevicePointer, _ count: Int) throws -> [Float] { try download(pointer, floats: count) }
 
     func run(_ name: String, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws {
