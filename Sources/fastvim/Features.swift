@@ -40,12 +40,7 @@ struct Features: ParsableCommand {
             features = try device.backend().encodeMasked(m, input: values, batch: shape[0], height: shape[2], width: shape[3], idsKeep: ids)
             outShape = [shape[0], ids.count / shape[0], d]
         } else {
-            let pass = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3])
-            var out = [Float](repeating: 0, count: shape[0] * d)
-            try values.withUnsafeBufferPointer { inp in
-                try out.withUnsafeMutableBufferPointer { try pass.run(input: inp.baseAddress!, logits: nil, features: $0.baseAddress!) }
-            }
-            features = out
+            features = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3]).run(values).features
             outShape = [shape[0], d]
         }
         print("{\"shape\": \(outShape), \"features\": \(nestedJSON(features[...], outShape[...]))}")

@@ -22,11 +22,7 @@ struct Logits: ParsableCommand {
                                                   channels: m.architecture.inChannels)
         let c = m.architecture.numClasses
         guard c > 0 else { throw ValidationError("this checkpoint is an encoder without a classification head: use fastvim features") }
-        let pass = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3])
-        var logits = [Float](repeating: 0, count: shape[0] * c)
-        try values.withUnsafeBufferPointer { inp in
-            try logits.withUnsafeMutableBufferPointer { try pass.run(input: inp.baseAddress!, logits: $0.baseAddress!, features: nil) }
-        }
+        let logits = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3]).run(values).logits
         print("{\"shape\": [\(shape[0]), \(c)], \"logits\": \(nestedJSON(logits[...], [shape[0], c]))}")
     }
 }

@@ -49,17 +49,7 @@ import TestSupport
             return Float(state >> 8) / Float(1 << 24) * 4 - 2
         }
         func run(_ backend: any ComputeBackend) throws -> ([Float], [Float]) {
-            let pass = try backend.makePass(for: model, batch: b, height: h, width: w)
-            var logits = [Float](repeating: 0, count: b * model.architecture.numClasses)
-            var features = [Float](repeating: 0, count: b * model.architecture.embedDim)
-            try input.withUnsafeBufferPointer { inp in
-                try logits.withUnsafeMutableBufferPointer { l in
-                    try features.withUnsafeMutableBufferPointer { f in
-                        try pass.run(input: inp.baseAddress!, logits: l.baseAddress!, features: f.baseAddress!)
-                    }
-                }
-            }
-            return (logits, features)
+            try backend.makePass(for: model, batch: b, height: h, width: w).run(input)
         }
         let cpu = try run(CPUBackend.shared)
         let device = try run(KernelBackend(name: "emulated", device: try EmulatedDevice()))

@@ -6,6 +6,7 @@ import Foundation
 /// in one arena allocated at creation; the weights were uploaded once for the model.
 public final class DeviceForwardPass: ForwardPass, StageProfiling {
     public let plan: ForwardPlan
+    public var architecture: Architecture { plan.architecture }
     public var batch: Int { plan.batch }
     public var height: Int { plan.height }
     public var width: Int { plan.width }

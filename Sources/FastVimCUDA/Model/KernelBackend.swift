@@ -88,6 +88,7 @@ final class SerializedPass: ForwardPass, StageProfiling {
         self.lock = lock
     }
 
+    var architecture: Architecture { pass.architecture }
     var batch: Int { pass.batch }
     var height: Int { pass.height }
     var width: Int { pass.width }

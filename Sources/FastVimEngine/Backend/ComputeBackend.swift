@@ -19,6 +19,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
 /// A model's forward pass for one input shape, its activation memory allocated once.
 public protocol ForwardPass: AnyObject {
+    var architecture: Architecture { get }
     var batch: Int { get }
     var height: Int { get }
     var width: Int { get }
@@ -37,6 +38,28 @@ public protocol ForwardPass: AnyObject {
 /// the loaded input, milliseconds per stage summed over the blocks.
 public protocol StageProfiling {
     func profileStages() throws -> [StageProfile.Stage: Double]
+}
+
+extension ForwardPass {
+    /// `run` over arrays: images (batch, C, H, W) in; logits (batch, classes), empty for an
+    /// encoder without a head, and pooled features (batch, D) out. The outputs start as NaN,
+    /// so a value a backend failed to write cannot pass for a result.
+    public func run(_ input: [Float]) throws -> (logits: [Float], features: [Float]) {
+        let a = architecture
+        guard input.count == batch * a.inChannels * height * width else {
+            throw CheckpointError.invalidConfig("input holds \(input.count) values, expected \(batch)x\(a.inChannels)x\(height)x\(width)")
+        }
+        var logits = [Float](repeating: .nan, count: batch * a.numClasses)
+        var features = [Float](repeating: .nan, count: batch * a.embedDim)
+        try input.withUnsafeBufferPointer { inp in
+            try logits.withUnsafeMutableBufferPointer { l in
+                try features.withUnsafeMutableBufferPointer { f in
+                    try run(input: inp.baseAddress!, logits: l.baseAddress, features: f.baseAddress!)
+                }
+            }
+        }
+        return (logits, features)
+    }
 }
 
 /// The CPU engine: OpenBLAS GEMMs and the engine's SIMD kernels over `Parallel`'s threads.
@@ -68,6 +91,7 @@ public final class CPUForwardPass: ForwardPass, StageProfiling {
         self.workspace = workspace
     }
 
+    public var architecture: Architecture { model.architecture }
     public var batch: Int { workspace.batch }
     public var height: Int { workspace.height }
     public var width: Int { workspace.width }

@@ -121,15 +121,7 @@ public final class ModelWorker: @unchecked Sendable {
                 var input = [Float]()
                 input.reserveCapacity(images * first.input.count / max(first.images, 1))
                 for job in batch { input += job.input }
-                var logits = [Float](repeating: 0, count: images * max(classes, 1))
-                var features = [Float](repeating: 0, count: images * d)
-                try input.withUnsafeBufferPointer { inp in
-                    try logits.withUnsafeMutableBufferPointer { out in
-                        try features.withUnsafeMutableBufferPointer { f in
-                            try pass.run(input: inp.baseAddress!, logits: classes > 0 ? out.baseAddress! : nil, features: f.baseAddress!)
-                        }
-                    }
-                }
+                let (logits, features) = try pass.run(input)
                 let elapsed = Clock.now() - start
                 onBatch?(images, Double(elapsed) / 1e9)
                 statistics.withLock { s in
