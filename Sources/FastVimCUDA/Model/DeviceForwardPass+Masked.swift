@@ -21,7 +21,7 @@ extension DeviceForwardPass {
             try indices(order, into: "order_\(parity)")
             try indices(row, into: "row_\(parity)")
         }
-        try device.upload(UnsafeRawBufferPointer(start: input, count: batch * a.inChannels * height * width * 4), to: buffer("input"))
+        try uploadInput(input)
         try enqueueMasked()
         let latent = try device.download(buffer("normed"), floats: batch * k * a.embedDim)
         try device.synchronize()

@@ -40,6 +40,15 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         try position.withUnsafeBytes { bytes in try device.upload(bytes, to: target) }
     }
 
+    /// Bytes of one batch of input images: the arena's input buffer.
+    var inputBytes: Int { plan.arena.buffer("input")!.bytes }
+
+    /// Copies a batch of images into the arena (pageable memory: for the benchmark and the
+    /// emulated device; GPU passes stage through pinned buffers in `run`).
+    func uploadInput(_ input: UnsafePointer<Float>) throws(CUDAError) {
+        try device.upload(UnsafeRawBufferPointer(start: input, count: inputBytes), to: buffer("input"))
+    }
+
     func buffer(_ name: String) -> DevicePointer {
         guard let b = plan.arena.buffer(name) else { preconditionFailure("no arena buffer \(name)") }
         return DevicePointer(address: base.address + UInt64(b.offset))
@@ -47,11 +56,10 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
 
     public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
         let a = plan.architecture
-        let inputBytes = batch * a.inChannels * height * width * 4
         let featureBytes = batch * a.embedDim * 4, logitBytes = batch * a.numClasses * 4
         let wantLogits = logits != nil && a.numClasses > 0
         guard let cuda = device as? CUDADevice else {
-            try device.upload(UnsafeRawBufferPointer(start: input, count: inputBytes), to: buffer("input"))
+            try uploadInput(input)
             try execute()
             if let features { try device.download(buffer("features"), into: UnsafeMutableRawBufferPointer(start: features, count: featureBytes)) }
             if wantLogits, let logits { try device.download(buffer("logits"), into: UnsafeMutableRawBufferPointer(start: logits, count: logitBytes)) }
@@ -60,7 +68,7 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         }
         // On a GPU the copies go through page-locked buffers: DMA straight from and to them,
         // queued on the stream with the pass, one synchronize at the end.
-        let staging = try pinnedStaging(cuda, inputBytes: inputBytes)
+        let staging = try pinnedStaging(cuda)
         staging.input.bytes.baseAddress!.copyMemory(from: input, byteCount: inputBytes)
         try cuda.upload(from: staging.input, count: inputBytes, to: buffer("input"))
         try execute()
@@ -73,7 +81,7 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
 
     private var staging: (input: PinnedBuffer, features: PinnedBuffer, logits: PinnedBuffer)?
 
-    private func pinnedStaging(_ cuda: CUDADevice, inputBytes: Int) throws -> (input: PinnedBuffer, features: PinnedBuffer, logits: PinnedBuffer) {
+    private func pinnedStaging(_ cuda: CUDADevice) throws -> (input: PinnedBuffer, features: PinnedBuffer, logits: PinnedBuffer) {
         if let staging { return staging }
         let a = plan.architecture
         let made = (input: try PinnedBuffer(device: cuda, bytes: inputBytes),
@@ -84,8 +92,7 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     }
 
     public func load(input: UnsafePointer<Float>) throws {
-        let a = plan.architecture
-        try device.upload(UnsafeRawBufferPointer(start: input, count: batch * a.inChannels * height * width * 4), to: buffer("input"))
+        try uploadInput(input)
         try device.synchronize()
     }
 

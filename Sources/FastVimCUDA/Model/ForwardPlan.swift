@@ -8,20 +8,22 @@ public struct ForwardPlan: Sendable, Equatable {
     public let batch: Int
     public let height: Int
     public let width: Int
-    public let grid: Grid
-    /// Patch tokens per image (grid positions times tokens per position).
-    public let tokens: Int
+    /// The tokens of the input, as the CPU engine's workspace counts them.
+    public let layout: TokenLayout
+    public var grid: Grid { layout.grid }
+    /// Tokens per image entering the blocks (all grid tokens, or a masked pass's kept ones).
+    public var tokens: Int { layout.tokens }
     /// Tokens per image in the residual stream, the class token included.
-    public let sequence: Int
+    public var sequence: Int { layout.sequence }
     /// Scan steps per image: pooled rows/columns (FastVim) or every token (Vim); the largest over blocks.
-    public let maxGroups: Int
+    public var maxGroups: Int { layout.maxGroups }
     public let arena: DeviceArena
     public let chunking: ScanChunking
     /// FastMaskVim's masked encoding: this many kept tokens per image enter the blocks (the
     /// patch embedding still covers the grid); nil for a classification pass.
     public let keptTokens: Int?
     /// Grid tokens the patch embedding produces (all of them, masked or not).
-    public var embeddedTokens: Int { grid.count * architecture.channelTokens }
+    public var embeddedTokens: Int { layout.embedded }
 
     /// When the scan cuts the sequence into chunks: only when its lanes (batch x channels x
     /// states) are too few to keep the GPU busy, and the sequence is long enough to cut.
@@ -45,19 +47,16 @@ public struct ForwardPlan: Sendable, Equatable {
         self.batch = batch
         self.height = height
         self.width = width
-        grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
-        let embedded = grid.count * a.channelTokens
-        tokens = keptTokens ?? embedded
-        sequence = tokens + (a.hasClassToken && keptTokens == nil ? 1 : 0)
-        maxGroups = a.pools ? max(grid.rows, grid.cols) * a.channelTokens : sequence
-        let (b, s, g, d, e) = (batch, sequence, maxGroups, a.embedDim, a.innerDim)
+        layout = TokenLayout(a, height: height, width: width, keptTokens: keptTokens)
+        let embedded = layout.embedded
+        let (b, s, g, d, e) = (batch, layout.sequence, layout.maxGroups, a.embedDim, a.innerDim)
         let xw = a.dtRank + 2 * a.stateDim
         let patchLength = a.kernelChannels * a.patchSize * a.patchSize
         // Vim scans the conv output itself: no pooled copies.
         let pooled = a.pools ? b * g * e : 0
         let n = a.stateDim
         let lanes = b * e * n
-        let chunks = Self.chunks(steps: g, lanes: lanes, laneScan: n > 0 && n <= 32 && n & (n - 1) == 0, chunking)
+        let chunks = Self.chunks(steps: g, lanes: lanes, laneScan: Self.laneScan(stateDim: n), chunking)
         let chunkFloats = chunks > 1 ? b * chunks * e * n : 0
         // Token indices (int32) of a masked pass: the kept ids, and each block parity's order and rows.
         let kept = keptTokens == nil ? 0 : b * s
@@ -113,8 +112,7 @@ public struct ForwardPlan: Sendable, Equatable {
     }
 
     /// The lane-per-state scan needs a power-of-two state size within a warp.
-    public var usesLaneScan: Bool {
-        let n = architecture.stateDim
-        return n > 0 && n <= 32 && n & (n - 1) == 0
-    }
+    public var usesLaneScan: Bool { Self.laneScan(stateDim: architecture.stateDim) }
+
+    static func laneScan(stateDim n: Int) -> Bool { n > 0 && n <= 32 && n & (n - 1) == 0 }
 }

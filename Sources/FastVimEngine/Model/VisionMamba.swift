@@ -119,14 +119,13 @@ public final class VisionMamba: @unchecked Sendable {
     /// The position embedding fitted to the grid of a height x width input, one row per
     /// token of the sequence (class token included): what a device backend uploads.
     public func positionEmbedding(height: Int, width: Int) throws(CheckpointError) -> [Float] {
-        let a = architecture
-        let grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
-        let tokens = grid.count * a.channelTokens
-        let sequence = tokens + (a.hasClassToken ? 1 : 0)
-        var out = [Float](repeating: 0, count: sequence * a.embedDim)
+        let layout = TokenLayout(architecture, height: height, width: width)
+        var out = [Float](repeating: 0, count: layout.sequence * architecture.embedDim)
         var failure: CheckpointError?
         out.withUnsafeMutableBufferPointer { p in
-            do throws(CheckpointError) { try fitPositionEmbedding(into: p.baseAddress!, grid: grid, tokens: tokens, sequence: sequence, masked: false) } catch { failure = error }
+            do throws(CheckpointError) {
+                try fitPositionEmbedding(into: p.baseAddress!, grid: layout.grid, tokens: layout.tokens, sequence: layout.sequence, masked: false)
+            } catch { failure = error }
         }
         if let failure { throw failure }
         return out

@@ -53,12 +53,13 @@ public final class Workspace: @unchecked Sendable {
         self.batch = batch
         self.height = height
         self.width = width
-        grid = Grid(height: height, width: width, patch: a.patchSize, stride: a.stride)
-        let embedded = grid.count * a.channelTokens
-        tokens = keptTokens ?? embedded
+        let layout = TokenLayout(a, height: height, width: width, keptTokens: keptTokens)
+        grid = layout.grid
+        let embedded = layout.embedded
+        tokens = layout.tokens
         isMasked = keptTokens != nil
-        sequence = tokens + (a.hasClassToken ? 1 : 0)
-        maxGroups = a.pools ? max(grid.rows, grid.cols) * a.channelTokens : sequence
+        sequence = layout.sequence
+        maxGroups = layout.maxGroups
         let d = a.embedDim, e = a.innerDim, l = embedded, s = sequence, g = maxGroups, w = a.xProjWidth
         let sizes = [
             max(s, l) * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
