@@ -76,21 +76,13 @@ extension KernelDevice {
         return p
     }
 
-    public func upload(_ values: [Float]) throws(CUDAError) -> DevicePointer {
-        var result: Result<DevicePointer, CUDAError> = .failure(.driver("unreachable"))
-        values.withUnsafeBufferPointer { buffer in
-            do throws(CUDAError) { result = .success(try upload(buffer)) } catch { result = .failure(error) }
-        }
-        return try result.get()
+    public func upload(_ values: [Float]) throws -> DevicePointer {
+        try values.withUnsafeBufferPointer { try upload($0) }
     }
 
-    public func download(_ pointer: DevicePointer, floats count: Int) throws(CUDAError) -> [Float] {
+    public func download(_ pointer: DevicePointer, floats count: Int) throws -> [Float] {
         var out = [Float](repeating: 0, count: count)
-        var failure: CUDAError?
-        out.withUnsafeMutableBytes { bytes in
-            do throws(CUDAError) { try download(pointer, into: bytes) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        try out.withUnsafeMutableBytes { try download(pointer, into: $0) }
         return out
     }
 }

@@ -70,14 +70,8 @@ final class DeviceAllocations {
         return p
     }
 
-    func upload(_ values: [Float]) throws(CUDAError) -> DevicePointer {
-        let p = try allocate(bytes: max(values.count, 1) * 4)
-        var failure: CUDAError?
-        values.withUnsafeBytes { bytes in
-            do throws(CUDAError) { try device.upload(bytes, to: p) } catch { failure = error }
-        }
-        if let failure { throw failure }
-        return p
+    func upload(_ values: [Float]) throws -> DevicePointer {
+        try values.withUnsafeBufferPointer { try upload($0) }
     }
 
     func upload(_ values: UnsafeBufferPointer<Float>) throws(CUDAError) -> DevicePointer {
