@@ -8,20 +8,6 @@ import TestSupport
 @Suite(.serialized) struct FakeDriverServingTests {
     static let digits = Fixtures.repository + "/models/fastvim-digits"
 
-    static func curl(_ arguments: [String]) throws -> (status: Int, body: Data) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-sS", "--max-time", "120", "-w", "\n%{http_code}"] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        let status = Int(text.split(separator: "\n").last ?? "") ?? 0
-        return (status, Data(text.split(separator: "\n").dropLast().joined(separator: "\n").utf8))
-    }
-
     @Test func servesClassificationsAndTheBenchmarkOnTheGPUBackend() throws {
         let fake = try FakeDriverLibrary.shared()
         let cache = try FakeDriverTests.cache.get().directory
@@ -29,8 +15,7 @@ import TestSupport
                          "--kernel-cache", cache, "--checkpoint", Self.digits + "/fastvim_digits.pth", "--enable-benchmark"]
         try withServer(arguments, startTimeout: 120, stopTimeout: 30) { s in
             #expect(s.log.contains("forward passes run on cuda:0"), "\(s.logTail)")
-            let models = try Self.curl([s.base + "/v1/models"])
-            let list = try #require(try JSONSerialization.jsonObject(with: models.body) as? [String: Any])["models"] as? [[String: Any]]
+            let list = try curl([s.base + "/v1/models"]).json()["models"] as? [[String: Any]]
             #expect(list?.first?["device"] as? String == "cuda:0")
             // Every sample image is classified as its folder says, one request each, several at once (batched).
             let samples = try FileManager.default.contentsOfDirectory(atPath: Self.digits + "/samples").sorted().prefix(4)
@@ -43,17 +28,17 @@ import TestSupport
             let requests = files
             let answers = Locked([String: String]())
             DispatchQueue.concurrentPerform(iterations: files.count) { i in
-                let r = try? Self.curl(["--data-binary", "@" + requests[i].path, s.base + "/v1/classify?top_k=1"])
-                let json = r.flatMap { try? JSONSerialization.jsonObject(with: $0.body) as? [String: Any] }
+                let r = try? curl(["--max-time", "120", "--data-binary", "@" + requests[i].path, s.base + "/v1/classify?top_k=1"], timeout: 130)
+                let json = try? r?.json()
                 let top = (json?["predictions"] as? [[String: Any]])?.first?["label"] as? String
                 answers.with { $0[requests[i].path] = top ?? "status \(r?.status ?? 0)" }
             }
             for f in files { #expect(answers.get[f.path] == f.label, "\(f.path): \(answers.get[f.path] ?? "-")") }
-            let metrics = String(decoding: try Self.curl([s.base + "/metrics"]).body, as: UTF8.self)
+            let metrics = try curl([s.base + "/metrics"]).text
             #expect(metrics.contains(#"fastvim_build_info{device="cuda:0""#) || metrics.contains(#"device="cuda:0""#), "\(metrics.prefix(400))")
-            let bench = try Self.curl([s.base + "/v1/benchmark?resolutions=32&iterations=1&warmup=0"])
-            #expect(bench.status == 200, "\(String(decoding: bench.body, as: UTF8.self).prefix(300))")
-            let report = try #require(try JSONSerialization.jsonObject(with: bench.body) as? [String: Any])
+            let bench = try curl(["--max-time", "120", s.base + "/v1/benchmark?resolutions=32&iterations=1&warmup=0"], timeout: 130)
+            #expect(bench.status == 200, "\(bench.text.prefix(300))")
+            let report = try bench.json()
             #expect(report["device"] as? String == "cuda:0")
             #expect((report["results"] as? [[String: Any]])?.count == 2)
         }

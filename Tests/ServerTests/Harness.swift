@@ -21,12 +21,7 @@ enum Paths {
     static var small: String { Fixtures.path("fastvim_small.ckpt") }
 
     /// A fresh temporary directory for one test.
-    static func tempDir(_ label: String) -> String {
-        let dir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("fastvim-servertests-\(getpid())-\(label)-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func tempDir(_ label: String) -> String { temporaryDirectory(label) }
 
     /// The small model's config (64x96 input), written at test time.
     static func smallConfig() -> String {
@@ -41,93 +36,6 @@ enum Paths {
     }
 
     static func tModelArgs(name: String = "t") -> [String] { ["--model", "\(name)=\(fastvimT)"] }
-}
-
-
-
-
-// MARK: - External commands
-
-struct CommandResult: Sendable {
-    let status: Int32
-    let stdout: Data
-    let stderr: String
-    let timedOut: Bool
-    var text: String { String(decoding: stdout, as: UTF8.self) }
-}
-
-/// Runs a program (found on PATH) with a wall-clock limit; output goes through files so
-/// neither stream can block it.
-func runCommand(_ program: String, _ args: [String], timeout: Double = 60, stdin: String? = nil) throws -> CommandResult {
-    let dir = Paths.tempDir("cmd")
-    let outPath = dir + "/out", errPath = dir + "/err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [program] + args
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    p.standardOutput = out
-    p.standardError = err
-    if let stdin {
-        p.standardInput = FileHandle(forReadingAtPath: stdin)
-    } else {
-        p.standardInput = FileHandle.nullDevice
-    }
-    try p.run()
-    try? out.close()
-    try? err.close()
-    let deadline = monotonicSeconds() + timeout
-    var timedOut = false
-    while p.isRunning {
-        if monotonicSeconds() > deadline {
-            timedOut = true
-            kill(p.processIdentifier, SIGKILL)
-            break
-        }
-        usleep(5_000)
-    }
-    p.waitUntilExit()
-    let data = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
-    let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    return CommandResult(status: p.terminationStatus, stdout: data, stderr: errText, timedOut: timedOut)
-}
-
-/// A curl answer: status, HTTP version, headers (lower-cased names) and body.
-struct CurlResponse: Sendable {
-    let status: Int
-    let httpVersion: String
-    let headers: [String: String]
-    let body: Data
-    let exitCode: Int32
-    let stderr: String
-
-    var text: String { String(decoding: body, as: UTF8.self) }
-    func json() throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any], "not a JSON object: \(text.prefix(300))")
-    }
-}
-
-/// curl with the status line and headers written to a file, the body to another.
-func curl(_ args: [String], timeout: Double = 60) throws -> CurlResponse {
-    let dir = Paths.tempDir("curl")
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let headerPath = dir + "/h", bodyPath = dir + "/b"
-    let r = try runCommand("curl", ["-sS", "-D", headerPath, "-o", bodyPath, "-w", "%{http_code} %{http_version}"] + args,
-                           timeout: timeout)
-    let parts = r.text.split(separator: " ")
-    let status = parts.first.flatMap { Int($0) } ?? 0
-    let version = parts.count > 1 ? String(parts[1]) : ""
-    var headers: [String: String] = [:]
-    let headerText = (try? String(contentsOfFile: headerPath, encoding: .utf8)) ?? ""
-    for line in headerText.components(separatedBy: "\r\n") {
-        guard let colon = line.firstIndex(of: ":"), !line.hasPrefix(":") else { continue }
-        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-    }
-    let body = (try? Data(contentsOf: URL(fileURLWithPath: bodyPath))) ?? Data()
-    return CurlResponse(status: status, httpVersion: version, headers: headers, body: body, exitCode: r.status, stderr: r.stderr)
 }
 
 /// A normal request must still succeed: the server is alive and answering.

@@ -79,18 +79,9 @@ final class RawSocket: @unchecked Sendable {
 
     /// Everything until EOF (or reset, or `timeout` seconds in all); and how it ended.
     func receiveAll(timeout: Double) -> (bytes: [UInt8], end: ReadResult) {
-        var out: [UInt8] = []
-        let deadline = monotonicSeconds() + timeout
-        while true {
-            let left = deadline - monotonicSeconds()
-            if left <= 0 { return (out, .timeout) }
-            setReceiveTimeout(min(left, 1))
-            switch receive() {
-            case let .bytes(b): out += b
-            case .timeout: continue
-            case let end: return (out, end)
-            }
-        }
+        // Never done early: it ends with EOF, a reset or the timeout, never without a reason.
+        let r = receive(until: { _ in false }, timeout: timeout)
+        return (r.bytes, r.end ?? .timeout)
     }
 
     /// Reads until `done(buffer)` or EOF/timeout.

@@ -108,12 +108,13 @@ public final class ModelWorker: @unchecked Sendable {
                 } else {
                     // Keep a handful of shapes; odd sizes from OIP clients must not pile up memory.
                     if passes.count >= 16 { passes.removeAll() }
+                    let make = { try self.bundle.backend.makePass(for: self.bundle.model, batch: images, height: first.height, width: first.width) }
                     do {
-                        pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
+                        pass = try make()
                     } catch {
                         // A GPU out of memory: the other shapes' arenas go, and one more try.
                         passes.removeAll()
-                        pass = try bundle.backend.makePass(for: bundle.model, batch: images, height: first.height, width: first.width)
+                        pass = try make()
                     }
                     passes[key] = pass
                     onActivationMemory?(passes.values.reduce(0) { $0 + $1.activationBytes })
