@@ -10,11 +10,7 @@ struct Features: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var device: DeviceOptions
 
-    @Option(help: "safetensors file holding the input tensor.")
-    var input: String
-
-    @Option(help: "Name of the (B, C, H, W) tensor in --input.")
-    var tensor: String
+    @OptionGroup var images: TensorInputOptions
 
     @Option(help: "Name of a (B, K) integer tensor of kept token indices (increasing) for masked encoders.")
     var keep: String?
@@ -24,8 +20,7 @@ struct Features: ParsableCommand {
 
     func run() throws {
         let (m, _) = try model.load()
-        let file = try SafeTensorsFile(path: input)
-        let (values, shape) = try readImageTensor(file, tensor, path: input, channels: m.architecture.inChannels)
+        let (file, values, shape) = try images.read(channels: m.architecture.inChannels)
         let d = m.architecture.embedDim
         let outShape: [Int]
         let features: [Float]

@@ -10,16 +10,11 @@ struct Logits: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var device: DeviceOptions
 
-    @Option(help: "safetensors file holding the input tensor.")
-    var input: String
-
-    @Option(help: "Name of the (B, C, H, W) tensor in --input.")
-    var tensor: String
+    @OptionGroup var images: TensorInputOptions
 
     func run() throws {
         let (m, _) = try model.load()
-        let (values, shape) = try readImageTensor(try SafeTensorsFile(path: input), tensor, path: input,
-                                                  channels: m.architecture.inChannels)
+        let (_, values, shape) = try images.read(channels: m.architecture.inChannels)
         let c = m.architecture.numClasses
         guard c > 0 else { throw ValidationError("this checkpoint is an encoder without a classification head: use fastvim features") }
         let logits = try device.backend().makePass(for: m, batch: shape[0], height: shape[2], width: shape[3]).run(values).logits

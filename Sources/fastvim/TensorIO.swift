@@ -1,15 +1,25 @@
 import ArgumentParser
 import FastVimEngine
 
-/// A (B, C, H, W) float tensor read from a safetensors file for `logits` and `features`.
-func readImageTensor(_ file: SafeTensorsFile, _ name: String, path: String, channels: Int) throws -> (values: [Float], shape: [Int]) {
-    guard let shape = file.shape(name) else {
-        throw ValidationError("no tensor \(name) in \(path); it holds: \(file.names.joined(separator: ", "))")
+/// `--input FILE --tensor NAME`: the (B, C, H, W) images of `logits` and `features`.
+struct TensorInputOptions: ParsableArguments {
+    @Option(help: "safetensors file holding the input tensor.")
+    var input: String
+
+    @Option(help: "Name of the (B, C, H, W) tensor in --input.")
+    var tensor: String
+
+    /// The file (other tensors may follow in it), the images and their shape.
+    func read(channels: Int) throws -> (file: SafeTensorsFile, values: [Float], shape: [Int]) {
+        let file = try SafeTensorsFile(path: input)
+        guard let shape = file.shape(tensor) else {
+            throw ValidationError("no tensor \(tensor) in \(input); it holds: \(file.names.joined(separator: ", "))")
+        }
+        guard shape.count == 4, shape[1] == channels else {
+            throw ValidationError("tensor \(tensor) has shape \(shape); expected (B, \(channels), H, W)")
+        }
+        return (file, try file.floats(tensor), shape)
     }
-    guard shape.count == 4, shape[1] == channels else {
-        throw ValidationError("tensor \(name) has shape \(shape); expected (B, \(channels), H, W)")
-    }
-    return (try file.floats(name), shape)
 }
 
 /// Floats nested as `shape` says, each printed exactly (shortest round-trip formatting), so
