@@ -7,7 +7,9 @@ public struct DevicePointer: Hashable, Sendable {
     public init(address: UInt64) { self.address = address }
 
     /// `count` float32 elements further on.
-    public func advanced(byFloats count: Int) -> DevicePointer { DevicePointer(address: address + UInt64(count * 4)) }
+    public func advanced(byFloats count: Int) -> DevicePointer { advanced(bytes: count * 4) }
+
+    public func advanced(bytes count: Int) -> DevicePointer { DevicePointer(address: address + UInt64(count)) }
 }
 
 /// One kernel argument, typed as the kernel's C signature declares it.

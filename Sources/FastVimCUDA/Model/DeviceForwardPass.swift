@@ -15,7 +15,9 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     let device: any KernelDevice
     let weights: DeviceWeights
     private let memory: DeviceAllocations
-    private let base: DevicePointer
+    /// Each arena buffer's device address, worked out once: launches ask for them by name
+    /// hundreds of times a pass.
+    private let addresses: [String: DevicePointer]
     /// CUDA graphs replay a pass's few hundred launches as one: they pay where launches
     /// dominate (small batches). `FASTVIM_CUDA_GRAPHS=0` turns them off.
     static let graphsEnabled = ProcessInfo.processInfo.environment["FASTVIM_CUDA_GRAPHS"] != "0"
@@ -34,7 +36,8 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         self.device = device
         self.weights = weights
         memory = DeviceAllocations(device)
-        base = try memory.allocate(bytes: max(plan.arena.totalBytes, 256))
+        let base = try memory.allocate(bytes: max(plan.arena.totalBytes, 256))
+        addresses = Dictionary(uniqueKeysWithValues: plan.arena.buffers.map { ($0.name, base.advanced(bytes: $0.offset)) })
         let position = try model.positionEmbedding(height: height, width: width)
         let target = buffer("position")
         try position.withUnsafeBytes { bytes in try device.upload(bytes, to: target) }
@@ -50,8 +53,8 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     }
 
     func buffer(_ name: String) -> DevicePointer {
-        guard let b = plan.arena.buffer(name) else { preconditionFailure("no arena buffer \(name)") }
-        return DevicePointer(address: base.address + UInt64(b.offset))
+        guard let p = addresses[name] else { preconditionFailure("no arena buffer \(name)") }
+        return p
     }
 
     public func run(input: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>?, features: UnsafeMutablePointer<Float>?) throws {
