@@ -41,7 +41,7 @@ echo "== seed corpus"
 mkdir -p "$CORPUS"
 shopt -s nullglob
 seeds=0
-for f in /work/shared/fixtures/images/*.jpg /work/shared/fixtures/images/*.png \
+for f in "$ROOT"/Tests/Fixtures/images/*.jpg "$ROOT"/Tests/Fixtures/images/*.png \
          "$ROOT"/Tests/FastVimImagesTests/Resources/*.jpg "$ROOT"/Tests/FastVimImagesTests/Resources/*.png; do
     # Name seeds by content so that reruns do not duplicate them.
     cp -f "$f" "$CORPUS/seed-$(sha1sum "$f" | cut -c1-16)-$(basename "$f")"

@@ -16,7 +16,7 @@ struct SelfTest: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
 
-    @Option(help: "Directory of the golden fixtures (default: FASTVIM_FIXTURES, else ../shared/fixtures).")
+    @Option(help: "Directory of the golden fixtures (default: FASTVIM_FIXTURES, else Tests/Fixtures of the checkout).")
     var fixtures: String?
 
     @Flag(name: .customLong("compile-only"), help: "Only compile the CUDA kernels with NVRTC, for --arch (no GPU needed).")
@@ -29,7 +29,7 @@ struct SelfTest: ParsableCommand {
         if compileOnly { return try compileKernels() }
         let backend = try device.backend()
         print("device: \(backend.summary)")
-        let directory = fixtures ?? ProcessInfo.processInfo.environment["FASTVIM_FIXTURES"] ?? "../shared/fixtures"
+        let directory = fixtures ?? ProcessInfo.processInfo.environment["FASTVIM_FIXTURES"] ?? "Tests/Fixtures"
         let suite = try GoldenFixtures(directory: directory)
         var failures = 0
         for c in suite.cases {

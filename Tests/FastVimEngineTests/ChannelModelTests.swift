@@ -16,8 +16,7 @@ import TestSupport
     }
 
     static let cases: [Case] = {
-        guard let data = FileManager.default.contents(atPath: Fixtures.path("expected_c.json")),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else { return [] }
+        guard let json = try? Fixtures.jsonObject("expected_c.json") as? [String: [String: Any]] else { return [] }
         return json.keys.sorted().compactMap { name in
             guard let v = json[name], let ck = v["checkpoint"] as? String, let input = v["input"] as? String,
                   let logits = v["logits"] as? [[Double]] else { return nil }
@@ -26,7 +25,8 @@ import TestSupport
         }
     }()
 
-    @Test func fixturesArePresent() {
+    @Test func fixturesArePresent() throws {
+        _ = try Fixtures.jsonObject("expected_c.json")
         #expect(Self.cases.count >= 3)
     }
 
@@ -37,7 +37,8 @@ import TestSupport
         #expect(model.architecture.perChannelTokens && model.architecture.inChannels == 8)
         #expect(model.architecture.family == (c.name.hasPrefix("fast") ? .fastChannelVim : .channelVim))
         let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_c.safetensors"))
-        let shape = try #require(inputs.shape(c.input))
+        let shape = try #require(inputs.shape(c.input), "no tensor \(c.input) in the inputs fixture")
+        try #require(shape.count == 4, "input \(c.input) has shape \(shape), not (B, C, H, W)")
         let logits = try model.logits(input: try inputs.floats(c.input), batch: shape[0], height: shape[2], width: shape[3])
         expectClose(logits, c.logits, atol: 1e-4 * max(1, maxAbs(c.logits)), "\(c.name) logits")
     }

@@ -11,11 +11,14 @@ import TestSupport
         return try VisionMamba(path: path)
     }
 
-    static let small: [UInt8] = Array((try? Data(contentsOf: URL(fileURLWithPath: Fixtures.path("fastvim_small.ckpt")))) ?? Data())
+    static func small() throws -> [UInt8] {
+        let bytes = [UInt8](try Fixtures.data("fastvim_small.ckpt"))
+        try #require(bytes.count > 1000, "fastvim_small.ckpt is only \(bytes.count) bytes")
+        return bytes
+    }
 
     @Test func truncatedFilesThrow() throws {
-        let bytes = Self.small
-        try #require(bytes.count > 1000)
+        let bytes = try Self.small()
         var cuts = (1 ..< 40).map { bytes.count * $0 / 40 }
         cuts += [0, 1, 4, 30, bytes.count - 1, bytes.count - 22, bytes.count - 23]
         for cut in cuts {
@@ -34,7 +37,7 @@ import TestSupport
     /// A flipped bit is either caught (CRC-32, structure checks) or harmless: never a crash,
     /// never different weights. Returns how many flips were caught.
     static func flipBits(_ file: String, flips: Int, height: Int, width: Int) throws -> (caught: Int, total: Int) {
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(file))))
+        let bytes = [UInt8](try Fixtures.data(file))
         let input = [Float](repeating: 0.25, count: 3 * height * width)
         let expected = try load(bytes, "intact-\(file)").logits(input: input, batch: 1, height: height, width: width)
         var rng = SeededRandom(state: 2026)
@@ -66,7 +69,7 @@ import TestSupport
     }
 
     @Test func wrongMagicIsNotACheckpoint() throws {
-        var bytes = Self.small
+        var bytes = try Self.small()
         bytes[0] = 0x42
         bytes[1] = 0x41
         #expect {

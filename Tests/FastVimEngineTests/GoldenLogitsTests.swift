@@ -12,7 +12,8 @@ import TestSupport
         let f = try #require(Self.fixtures.first { $0.name == name })
         let model = try VisionMamba(path: Fixtures.path(f.checkpoint))
         let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
-        let shape = try #require(inputs.shape(f.input))
+        let shape = try #require(inputs.shape(f.input), "no tensor \(f.input) in the inputs fixture")
+        try #require(shape.count == 4, "input \(f.input) has shape \(shape), not (B, C, H, W)")
         #expect(Array(shape[2...]) == f.imageSize)
         let expected = f.logits.flatMap { $0 }
         let atol = 1e-4 * max(1, maxAbs(expected))
@@ -23,15 +24,16 @@ import TestSupport
         }
     }
 
-    @Test func fixturesArePresent() {
-        #expect(Self.fixtures.count >= 4, "golden fixtures not found under \(Fixtures.directory)")
+    @Test func fixturesArePresent() throws {
+        #expect(try Fixtures.expected().count >= 4, "golden fixtures not found under \(Fixtures.directory)")
     }
 
     /// fastvim_small records the residual stream after every stage: locate a bug block by block.
     @Test func fastvimSmallTraceBlockByBlock() throws {
         let model = try VisionMamba(path: Fixtures.path("fastvim_small.ckpt"))
         let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_a.safetensors"))
-        let shape = try #require(inputs.shape("fastvim_small.input"))
+        let shape = try #require(inputs.shape("fastvim_small.input"), "no tensor fastvim_small.input in inputs_a.safetensors")
+        try #require(shape.count == 4, "input fastvim_small.input has shape \(shape), not (B, C, H, W)")
         let ws = try model.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3])
         var seen: [String: [Float]] = [:]
         let input = try inputs.floats("fastvim_small.input")

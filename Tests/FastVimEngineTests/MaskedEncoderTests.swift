@@ -11,7 +11,8 @@ import TestSupport
         let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_d.safetensors"))
         let inputName = try #require(spec["input"] as? String), idsName = try #require(spec["ids_keep"] as? String)
         let expectedName = try #require(spec["expected"] as? String)
-        let shape = try #require(inputs.shape(inputName))
+        let shape = try #require(inputs.shape(inputName), "no tensor \(inputName) in the inputs fixture")
+        try #require(shape.count == 4, "input \(inputName) has shape \(shape), not (B, C, H, W)")
         let model = try VisionMamba(path: Fixtures.path(try #require(spec["checkpoint"] as? String)))
         let ids = try inputs.integers(idsName)
         let latent = try model.encodeMasked(input: try inputs.floats(inputName), batch: shape[0], height: shape[2],

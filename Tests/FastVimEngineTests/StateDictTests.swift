@@ -59,7 +59,7 @@ import TestSupport
     }
 
     @Test func lightningSelectsEMAByDefaultAndRawOnRequest() throws {
-        let path = Fixtures.path("fastvim_small.ckpt")
+        let path = try Fixtures.path("fastvim_small.ckpt")
         let ema = try Checkpoint(path: path)
         let raw = try Checkpoint(path: path, weights: .raw)
         #expect(ema.source == "state_dict_ema")
@@ -71,7 +71,7 @@ import TestSupport
     }
 
     @Test func deitStyleUsesModelAndModelEMAOnRequest() throws {
-        let path = Fixtures.path("vim_small.pth")
+        let path = try Fixtures.path("vim_small.pth")
         #expect(try Checkpoint(path: path).source == "model")
         #expect(try Checkpoint(path: path, weights: .ema).source == "model_ema")
         #expect(throws: CheckpointError.self) { try Checkpoint(path: Fixtures.path("fastvim_t.pth"), weights: .ema) }

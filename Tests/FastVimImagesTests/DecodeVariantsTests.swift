@@ -11,7 +11,7 @@ import Testing
     }
 
     nonisolated(unsafe) static let manifest: [String: Any] = {
-        let url = Fixtures.resources.appendingPathComponent("manifest.json")
+        let url = ImageResources.directory.appendingPathComponent("manifest.json")
         guard let data = try? Data(contentsOf: url),
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
         return json
@@ -28,8 +28,8 @@ import Testing
 
     @Test(arguments: cases)
     func decodesLikePillow(_ c: Case) throws {
-        let bytes = try Fixtures.bytes(Fixtures.resources.appendingPathComponent(c.file))
-        let expected = try Fixtures.bytes(Fixtures.resources.appendingPathComponent(c.rgb))
+        let bytes = try ImageResources.bytes(c.file)
+        let expected = try ImageResources.bytes(c.rgb)
         let image = try ImageDecoder.decode(bytes)
         #expect(image.width == c.width && image.height == c.height)
         #expect(image.warnings.isEmpty, "\(c.file): \(image.warnings)")
@@ -45,10 +45,10 @@ import Testing
     }
 
     @Test func headerReportsStoredLayout() throws {
-        let png = try Fixtures.bytes(Fixtures.resources.appendingPathComponent("png_rgba16_interlaced.png"))
+        let png = try ImageResources.bytes("png_rgba16_interlaced.png")
         let h = try png.withUnsafeBytes { raw in try ImageDecoder.header(UnsafeRawBufferPointer(raw)) }
         #expect(h.format == .png && h.width == 37 && h.height == 23 && h.bitDepth == 16 && h.components == 4 && h.progressive)
-        let jpg = try Fixtures.bytes(Fixtures.resources.appendingPathComponent("jpeg_progressive_420.jpg"))
+        let jpg = try ImageResources.bytes("jpeg_progressive_420.jpg")
         let j = try jpg.withUnsafeBytes { raw in try ImageDecoder.header(UnsafeRawBufferPointer(raw)) }
         #expect(j.format == .jpeg && j.width == 61 && j.height == 45 && j.components == 3 && j.progressive)
     }
@@ -71,8 +71,8 @@ import Testing
 
     @Test(arguments: cases)
     func matchesReference(_ c: Case) throws {
-        let bytes = try Fixtures.bytes(Fixtures.resources.appendingPathComponent(c.file))
-        let raw = try Data(contentsOf: Fixtures.resources.appendingPathComponent(c.tensor))
+        let bytes = try ImageResources.bytes(c.file)
+        let raw = try Data(contentsOf: ImageResources.directory.appendingPathComponent(c.tensor))
         let expected = raw.withUnsafeBytes { r in
             (0..<(r.count / 4)).map { Float(bitPattern: r.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
         }

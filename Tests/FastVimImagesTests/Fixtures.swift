@@ -1,52 +1,44 @@
 import Foundation
 
-/// Where the golden data lives: $FASTVIM_FIXTURES, else ../shared/fixtures next to the repo.
-enum Fixtures {
-    static var root: URL {
-        if let env = ProcessInfo.processInfo.environment["FASTVIM_FIXTURES"], !env.isEmpty {
-            return URL(fileURLWithPath: env)
-        }
-        // #filePath = <repo>/Tests/FastVimImagesTests/Fixtures.swift
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
-
-    static var images: URL { root.appendingPathComponent("images") }
-
-    static var imageNames: [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: images.path)) ?? []
-        return names.filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
-    }
-
-    static func bytes(_ url: URL) throws -> [UInt8] { [UInt8](try Data(contentsOf: url)) }
-
-    /// This target's small generated images (tools/make_image_test_fixtures.py).
-    static var resources: URL {
+/// This target's small generated images (tools/make_image_test_fixtures.py), read by path.
+enum ImageResources {
+    static var directory: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources")
     }
+
+    static func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: directory.appendingPathComponent(name))) }
 }
 
 /// Minimal safetensors reader for the tests (F32 only): 8-byte little-endian header length,
-/// JSON header, then the data.
+/// JSON header, then the data. Every offset is checked: a damaged file is an error naming it.
 struct SafeTensorsFile {
+    struct Damaged: Error, CustomStringConvertible {
+        let path: String
+        let reason: String
+        var description: String { "\(path) is not a readable safetensors file: \(reason)" }
+    }
+
     struct Entry { let shape: [Int]; let range: Range<Int> }
     let data: Data
     let entries: [String: Entry]
     let dataStart: Int
 
-    init(_ url: URL) throws {
-        data = try Data(contentsOf: url)
+    init(path: String) throws {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard data.count >= 8 else { throw Damaged(path: path, reason: "shorter than its 8-byte header length") }
         let n = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        let json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any] ?? [:]
+        guard n >= 0, n <= data.count - 8,
+              let json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any]
+        else { throw Damaged(path: path, reason: "header length \(n) or header JSON is wrong") }
+        dataStart = 8 + n
         var entries: [String: Entry] = [:]
         for (name, value) in json {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String, dtype == "F32",
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int] else { continue }
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2,
+                  0 <= offsets[0], offsets[0] <= offsets[1], offsets[1] <= data.count - dataStart else { continue }
             entries[name] = Entry(shape: shape, range: offsets[0]..<offsets[1])
         }
         self.entries = entries
-        dataStart = 8 + n
     }
 
     func floats(_ name: String) -> (shape: [Int], values: [Float])? {

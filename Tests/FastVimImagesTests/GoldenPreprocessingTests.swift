@@ -1,23 +1,24 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import FastVimImages
 
 /// Every fixture image against the reference pipeline's tensor (PIL + torchvision).
 @Suite struct GoldenPreprocessingTests {
-    static let names = Fixtures.imageNames
+    static let names = (try? Fixtures.imageNames()) ?? []
 
-    @Test func fixturesArePresent() {
-        #expect(Self.names.count >= 10, "fixtures missing under \(Fixtures.images.path)")
+    @Test func fixturesArePresent() throws {
+        #expect(try Fixtures.imageNames().count >= 10, "fixture images missing under \(Fixtures.directory)/images")
     }
 
     @Test(arguments: names)
     func matchesReference(_ name: String) throws {
-        let golden = try SafeTensorsFile(Fixtures.root.appendingPathComponent("images_preprocessed.safetensors"))
+        let golden = try SafeTensorsFile(path: Fixtures.path("images_preprocessed.safetensors"))
         let expected = try #require(golden.floats("image.\(name)"), "no tensor image.\(name)")
         #expect(expected.shape == [3, 224, 224])
-        #expect(expected.values.contains { $0 != expected.values[0] }, "degenerate golden tensor")
+        #expect(expected.values.contains { $0 != expected.values.first }, "degenerate golden tensor")
         let p = Preprocessing()
-        let ours = try ImagePipeline(preprocessing: p).run(Fixtures.bytes(Fixtures.images.appendingPathComponent(name)))
+        let ours = try ImagePipeline(preprocessing: p).run([UInt8](try Fixtures.data("images/" + name)))
         try #require(ours.count == expected.values.count)
 
         let plane = 224 * 224

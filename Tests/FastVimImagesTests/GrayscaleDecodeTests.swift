@@ -77,8 +77,8 @@ import Testing
     @Test(arguments: ["png_gray1", "png_gray2", "png_gray4", "png_gray8", "png_gray2_interlaced",
                       "png_gray8_trns", "png_gray_alpha8"])
     func agreesWithPillowFixtures(_ name: String) throws {
-        let png = try Fixtures.bytes(Fixtures.resources.appendingPathComponent(name + ".png"))
-        let rgb = try Fixtures.bytes(Fixtures.resources.appendingPathComponent(name + ".rgb"))
+        let png = try ImageResources.bytes(name + ".png")
+        let rgb = try ImageResources.bytes(name + ".rgb")
         let image = try ImageDecoder.decodeGrayscale(png)
         #expect(rgb.count == image.samples.count * 3)
         #expect(image.samples == stride(from: 0, to: rgb.count, by: 3).map { Float(rgb[$0]) / 255 })
@@ -100,7 +100,7 @@ import Testing
     }
 
     @Test func jpegIsRefused() throws {
-        let jpeg = try Fixtures.bytes(Fixtures.resources.appendingPathComponent("jpeg_gray.jpg"))
+        let jpeg = try ImageResources.bytes("jpeg_gray.jpg")
         #expect {
             _ = try ImageDecoder.decodeGrayscale(jpeg)
         } throws: { error in

@@ -6,7 +6,7 @@ import TestSupport
 /// Broken and malicious inputs: every one must come back as a typed `ImageError`.
 @Suite struct HostileInputTests {
     static func fixture(_ name: String) throws -> [UInt8] {
-        try Fixtures.bytes(Fixtures.images.appendingPathComponent(name))
+        [UInt8](try Fixtures.data("images/" + name))
     }
 
     static func decodeError(_ bytes: [UInt8], limits: DecodeLimits = .default) -> ImageError? {
@@ -88,7 +88,7 @@ import TestSupport
             }
         }
         // Also the interlaced variant: its rows complete only in the last pass.
-        let interlaced = try Fixtures.bytes(Fixtures.resources.appendingPathComponent("png_rgba16_interlaced.png"))
+        let interlaced = try ImageResources.bytes("png_rgba16_interlaced.png")
         #expect(Self.decodeError(Array(interlaced[0..<(interlaced.count - 100)])) != nil)
     }
 

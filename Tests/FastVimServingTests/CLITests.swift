@@ -29,7 +29,7 @@ import TestSupport
                               "--input", Fixtures.path(f.inputsFile), "--tensor", f.input])
         #expect(r.status == 0, "fastvim logits failed: \(r.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
-        #expect(json["shape"] as? [Int] == [f.logits.count, f.logits[0].count])
+        #expect(json["shape"] as? [Int] == [f.logits.count, f.logits.first?.count ?? 0])
         let logits = try #require(json["logits"] as? [[Double]]).flatMap { $0.map(Float.init) }
         let expected = f.logits.flatMap { $0 }
         expectClose(logits, expected, atol: 1e-4 * max(1, maxAbs(expected)), "fastvim logits \(name)")
@@ -79,11 +79,11 @@ import TestSupport
     @Test func predictJSONMatchesReference() throws {
         let images = ["coffee.jpg", "chelsea.png", "astronaut_progressive.jpg", "tiny.png"]
         let r = try CLITests.run(["predict", "--checkpoint", Fixtures.path("fastvim_t.pth"), "--json", "--logits", "--top-k", "5"]
-            + ["--image"] + images.map { Fixtures.path("images/" + $0) })
+            + ["--image"] + images.map { try Fixtures.path("images/" + $0) })
         #expect(r.status == 0, "\(r.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
         #expect(json.count == images.count)
-        let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("expected_images.json")))) as? [String: [String: Any]])
+        let expected = try #require(try Fixtures.jsonObject("expected_images.json") as? [String: [String: Any]])
         for (entry, name) in zip(json, images) {
             #expect((entry["image"] as? String)?.hasSuffix(name) == true)
             let logits = try #require(entry["logits"] as? [Double]).map(Float.init)
@@ -98,8 +98,8 @@ import TestSupport
 
     /// A malformed corpus: each file refused with a one-line message naming it; the others still answered.
     @Test func malformedImagesAreRefusedClearly() throws {
-        let coffee = try #require(FileManager.default.contents(atPath: Fixtures.path("images/coffee.jpg")))
-        let png = try #require(FileManager.default.contents(atPath: Fixtures.path("images/chelsea.png")))
+        let coffee = try Fixtures.data("images/coffee.jpg")
+        let png = try Fixtures.data("images/chelsea.png")
         var hugePNG = Array(png.prefix(33))
         hugePNG[16 ..< 24] = [0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0] // IHDR 100000 x 100000 (CRC now wrong too)
         var hugeJPEG = Array(coffee)
@@ -115,7 +115,7 @@ import TestSupport
             ("huge.jpg", hugeJPEG, ""),
             ("anim.gif", Array("GIF89a".utf8) + [UInt8](repeating: 0, count: 64), "unsupported image format"),
         ]
-        var args = ["predict", "--checkpoint", Fixtures.path("fastvim_t.pth"), "--json", "--image", Fixtures.path("images/coffee.jpg")]
+        var args = try ["predict", "--checkpoint", Fixtures.path("fastvim_t.pth"), "--json", "--image", Fixtures.path("images/coffee.jpg")]
         for (name, bytes, _) in corpus {
             let path = temporaryPath(name)
             write(bytes, to: path)
@@ -173,7 +173,7 @@ import TestSupport
         """
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", python, Fixtures.path("inputs_d.safetensors")]
+        p.arguments = ["python3", "-c", python, try Fixtures.path("inputs_d.safetensors")]
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -14,15 +14,15 @@ import TestSupport
     }
 
     static let cases: [ImageCase] = {
-        guard let data = FileManager.default.contents(atPath: Fixtures.path("expected_images.json")),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else { return [] }
+        guard let json = try? Fixtures.jsonObject("expected_images.json") as? [String: [String: Any]] else { return [] }
         return json.keys.sorted().compactMap { file in
             guard let logits = json[file]?["logits"] as? [Double], let top5 = json[file]?["top5"] as? [Int] else { return nil }
             return ImageCase(file: file, logits: logits.map(Float.init), top5: top5)
         }
     }()
 
-    @Test func everyFixtureImageHasAnExpectation() {
+    @Test func everyFixtureImageHasAnExpectation() throws {
+        _ = try Fixtures.jsonObject("expected_images.json")
         #expect(Self.cases.count >= 10)
     }
 
@@ -33,7 +33,7 @@ import TestSupport
         while index < Self.cases.count {
             let chunk = Array(Self.cases[index ..< min(index + 4, Self.cases.count)])
             for (slot, c) in chunk.enumerated() {
-                let bytes = try #require(FileManager.default.contents(atPath: Fixtures.path("images/" + c.file)))
+                let bytes = try Fixtures.data("images/" + c.file)
                 try classifier.load(Array(bytes), slot: slot)
             }
             let out = Array(try classifier.run(count: chunk.count))

@@ -8,8 +8,8 @@ import Glibc
 extension ServerTests {
     /// Hostile and broken clients: after each, a normal request must still succeed.
     @Suite struct Abuse {
-        static func args(_ extra: [String] = []) -> [String] {
-            Paths.smallModelArgs() + ["--max-body-bytes", String(1 << 20)] + extra
+        static func args(_ extra: [String] = []) throws -> [String] {
+            try Paths.smallModelArgs() + ["--max-body-bytes", String(1 << 20)] + extra
         }
 
         @Test func garbagePrefaces() throws {
@@ -44,7 +44,7 @@ extension ServerTests {
                 let settings = H2.frame(type: H2.settings, flags: 0, stream: 0, payload: [])
                 let headers = H2.frame(type: H2.headers, flags: H2.endHeaders, stream: 1,
                                        payload: H2.requestBlock(method: "POST", path: "/v1/classify"))
-                let data = H2.frame(type: H2.data, flags: 0, stream: 1, payload: fileBytes(Paths.image("tiny.png")))
+                let data = H2.frame(type: H2.data, flags: 0, stream: 1, payload: fileBytes(try Paths.image("tiny.png")))
                 let cases: [(String, [UInt8])] = [
                     ("frame header only", H2.preface + settings + Array(headers.prefix(5))),
                     ("half a HEADERS frame", H2.preface + settings + Array(headers.prefix(headers.count / 2))),
@@ -319,7 +319,7 @@ extension ServerTests {
 
         @Test func clientsThatLeaveBeforeTheAnswer() throws {
             try withServer(Paths.tModelArgs() + Paths.smallModelArgs()) { s in
-                let image = fileBytes(Paths.image("coffee.jpg"))
+                let image = fileBytes(try Paths.image("coffee.jpg"))
                 // HTTP/1.1: full request, then an immediate close (FIN) or reset (RST).
                 for i in 0 ..< 12 {
                     let sock = try RawSocket(port: s.port)

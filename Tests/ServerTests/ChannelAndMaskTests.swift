@@ -6,8 +6,8 @@ extension ServerTests {
     /// Channel models through multipart channel PNGs and UINT16 OIP tensors; masked
     /// encoders through /v1/embed with a mask.
     @Suite struct ChannelsAndMasks {
-        static func args() -> [String] {
-            ["--checkpoint", Fixtures.path("fastchannelvim_small.ckpt"), "--model", "mask=" + Fixtures.path("fastmaskvim_small.ckpt")]
+        static func args() throws -> [String] {
+            try ["--checkpoint", Fixtures.path("fastchannelvim_small.ckpt"), "--model", "mask=" + Fixtures.path("fastmaskvim_small.ckpt")]
         }
 
         @Test func channelImagesAndTensorsAgree() throws {

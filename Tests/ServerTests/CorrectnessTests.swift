@@ -6,13 +6,12 @@ extension ServerTests {
     /// Answers are right over HTTP/1.1 and h2c: /v1 classify/embed/models, OIP v2, metrics, errors.
     @Suite struct Correctness {
         /// FastVim-T ("t", the default model) and the small model ("small"); bodies up to 1 MiB.
-        static func args() -> [String] {
-            Paths.tModelArgs() + Paths.smallModelArgs() + ["--max-body-bytes", String(1 << 20)]
+        static func args() throws -> [String] {
+            try Paths.tModelArgs() + Paths.smallModelArgs() + ["--max-body-bytes", String(1 << 20)]
         }
 
         static func expectedTop5(_ image: String) throws -> [Int] {
-            let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("expected_images.json")))
-            let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
+            let json = try #require(try Fixtures.jsonObject("expected_images.json") as? [String: [String: Any]])
             return try #require(json[image]?["top5"] as? [Int])
         }
 

@@ -16,9 +16,9 @@ import Glibc
 enum Paths {
     static var binary: String { FastVimBinary.path }
 
-    static func image(_ name: String) -> String { Fixtures.path("images/" + name) }
-    static var fastvimT: String { Fixtures.path("fastvim_t.pth") }
-    static var small: String { Fixtures.path("fastvim_small.ckpt") }
+    static func image(_ name: String) throws -> String { try Fixtures.path("images/" + name) }
+    static var fastvimT: String { get throws { try Fixtures.path("fastvim_t.pth") } }
+    static var small: String { get throws { try Fixtures.path("fastvim_small.ckpt") } }
 
     /// A fresh temporary directory for one test.
     static func tempDir(_ label: String) -> String { temporaryDirectory(label) }
@@ -31,11 +31,11 @@ enum Paths {
     }
 
     /// `--model small=<ckpt>,config=<cfg>`.
-    static func smallModelArgs(name: String = "small") -> [String] {
-        ["--model", "\(name)=\(small),config=\(smallConfig())"]
+    static func smallModelArgs(name: String = "small") throws -> [String] {
+        try ["--model", "\(name)=\(small),config=\(smallConfig())"]
     }
 
-    static func tModelArgs(name: String = "t") -> [String] { ["--model", "\(name)=\(fastvimT)"] }
+    static func tModelArgs(name: String = "t") throws -> [String] { try ["--model", "\(name)=\(fastvimT)"] }
 }
 
 /// A normal request must still succeed: the server is alive and answering.

@@ -17,7 +17,7 @@ extension ServerTests {
     /// SIGTERM drains: readiness turns 503 (or the listener closes), in-flight requests finish, exit 0.
     @Suite struct GracefulShutdown {
         @Test func drainsInFlightRequests() throws {
-            let server = ServerProcess(Paths.tModelArgs() + ["--shutdown-timeout", "20"])
+            let server = ServerProcess(try Paths.tModelArgs() + ["--shutdown-timeout", "20"])
             try server.start()
             defer { server.kill9() }
             let body = try bytesInferBody(image: "coffee.jpg", count: 12)
@@ -79,7 +79,7 @@ extension ServerTests {
 
         /// A request that outlives --shutdown-timeout is cut off; the process still exits 0 in time.
         @Test func shutdownTimeoutBoundsTheDrain() throws {
-            let server = ServerProcess(Paths.tModelArgs() + ["--shutdown-timeout", "1", "--max-batch-size", "64"])
+            let server = ServerProcess(try Paths.tModelArgs() + ["--shutdown-timeout", "1", "--max-batch-size", "64"])
             try server.start()
             defer { server.kill9() }
             let body = try bytesInferBody(image: "coffee.jpg", count: 64)
@@ -105,7 +105,7 @@ extension ServerTests {
     @Suite struct Backpressure {
         @Test func fullQueueAnswers503WithRetryAfter() throws {
             try withServer(Paths.tModelArgs() + ["--max-queue", "2", "--max-batch-size", "1"]) { s in
-                let image = fileBytes(Paths.image("coffee.jpg"))
+                let image = fileBytes(try Paths.image("coffee.jpg"))
                 let port = s.port
                 let answers = Locked([RawResponse]())
                 concurrently(20) { _ in

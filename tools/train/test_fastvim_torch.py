@@ -1,7 +1,7 @@
 """Golden-logit test: our pure-PyTorch FastVim reproduces the reference fixtures.
 
 Run:  /tmp/torchenv/bin/python tools/train/test_fastvim_torch.py   (or pytest)
-Fixtures dir: $FASTVIM_FIXTURES, default /work/shared/fixtures.
+Fixtures dir: $FASTVIM_FIXTURES, default Tests/Fixtures of this repository.
 Passes when max|ours - expected| <= 1e-4 * max(1, max|expected|) for each fixture.
 """
 import json
@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fastvim_torch import FastVim, config_from_state_dict  # noqa: E402
 
-FIXTURES = os.environ.get("FASTVIM_FIXTURES", "/work/shared/fixtures")
+FIXTURES = os.environ.get(
+    "FASTVIM_FIXTURES", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures"))
 
 
 class _AttributeDictStandIn:

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The golden outputs of the reference implementations (`shared/fixtures`: expected_a/b/c/d
+/// The golden outputs of the reference implementations (`Tests/Fixtures`: expected_a/b/c/d
 /// JSON, inputs_*.safetensors, checkpoints), run through any backend: how `fastvim
 /// selftest` proves a device computes what the CPU engine and PyTorch compute.
 public struct GoldenFixtures {
@@ -29,6 +29,9 @@ public struct GoldenFixtures {
     public let directory: String
     public let cases: [Case]
 
+    static let whereFixturesLive = "missing or unreadable: the golden fixtures are in the repository under Tests/Fixtures "
+        + "(see its README); point --fixtures (or FASTVIM_FIXTURES) at them"
+
     /// Every fixture of the directory: the logits of a, b and c, and d's masked latent.
     public init(directory: String) throws {
         self.directory = directory
@@ -36,7 +39,7 @@ public struct GoldenFixtures {
         for letter in ["a", "b", "c", "d"] {
             let path = directory + "/expected_\(letter).json"
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw CheckpointError.io(path: path, reason: "cannot read it: point --fixtures (or FASTVIM_FIXTURES) at the golden fixtures")
+                throw CheckpointError.io(path: path, reason: Self.whereFixturesLive)
             }
             guard let json = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else {
                 throw CheckpointError.corrupt("\(path) is not a JSON object of fixtures")
@@ -70,6 +73,9 @@ public struct GoldenFixtures {
     /// Runs one fixture on `backend`, `repeats` times through the same pass (a GPU pass
     /// launches directly, then captures a graph, then replays it): the worst run counts.
     public func run(_ c: Case, on backend: any ComputeBackend, repeats: Int = 1) throws -> Outcome {
+        for file in [c.checkpoint, c.inputsFile] where !FileManager.default.isReadableFile(atPath: directory + "/" + file) {
+            throw CheckpointError.io(path: directory + "/" + file, reason: Self.whereFixturesLive)
+        }
         let model = try VisionMamba(checkpoint: try Checkpoint(path: directory + "/" + c.checkpoint), config: c.config)
         let inputs = try SafeTensorsFile(path: directory + "/" + c.inputsFile)
         guard let shape = inputs.shape(c.input), shape.count == 4 else {
