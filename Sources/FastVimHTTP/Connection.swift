@@ -17,9 +17,6 @@ final class Connection: EventHandler {
     }
 
     static let http2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-    /// Above this much unsent output we stop reading: a client that does not read its
-    /// answers cannot make us buffer without bound.
-    static let outputHighWater = 8 << 20
 
     let id: UInt64
     let fd: Int32
@@ -38,6 +35,10 @@ final class Connection: EventHandler {
     private var lingerUntil: UInt64?
     private var readingPaused = false
     private var watchingWrites = false
+    /// When unsent output last shrank (or appeared): the send timeout counts from here.
+    private var lastWriteProgress: UInt64 = 0
+    /// Inside `outputDrained`: a session producing more output must not re-enter it.
+    private var refilling = false
     let acceptedAt: UInt64
     private(set) var lastActivity: UInt64
 
@@ -64,7 +65,15 @@ final class Connection: EventHandler {
 
     func handle(events: UInt32) {
         if events & EPOLLOUT.rawValue != 0 { flush() }
-        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
+        let hangup = EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue
+        if readingPaused, events & hangup != 0 {
+            // The client hung up while we were not reading: its requests are cancelled
+            // (reading on would only find the same end of file, and a level-triggered
+            // hang-up would otherwise wake the loop forever).
+            close()
+            return
+        }
+        if events & (EPOLLIN.rawValue | hangup) != 0 {
             readAvailable()
         }
     }
@@ -76,6 +85,10 @@ final class Connection: EventHandler {
         // Bounded per wake-up so one busy client cannot starve the others.
         for _ in 0 ..< 16 {
             if isClosed || readingPaused { return }
+            if case let .http1(session) = phase, !session.wantsInput, lingerUntil == nil {
+                updateInterest()
+                return
+            }
             if case .sniffing = phase, tls == nil, sniffed.isEmpty, peekForTLS() {}
             if case .tlsHandshake = phase {
                 continueHandshake()
@@ -227,8 +240,15 @@ final class Connection: EventHandler {
 
     // MARK: - Output
 
+    /// Answer bytes not yet written to the socket.
+    var unsentBytes: Int { output.count - outputOffset }
+
+    /// Room for more answers: under the per-connection response queue bound.
+    var acceptsOutput: Bool { unsentBytes <= server.configuration.maxResponseQueueBytes }
+
     func enqueue(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed else { return }
+        if unsentBytes == 0 { lastWriteProgress = Sys.now() }
         output.append(contentsOf: bytes)
         flush()
     }
@@ -257,6 +277,7 @@ final class Connection: EventHandler {
             if result > 0 {
                 written = result
                 outputOffset += written
+                lastWriteProgress = Sys.now()
             } else if result == Int(CTLS_WANT_WRITE) || result == Int(CTLS_WANT_READ) {
                 break
             } else {
@@ -282,14 +303,27 @@ final class Connection: EventHandler {
             output.removeFirst(outputOffset)
             outputOffset = 0
         }
+        if acceptsOutput, !refilling, !isClosed {
+            refilling = true
+            switch phase {
+            case let .http1(session): session.outputDrained()
+            case let .http2(session): session.flush()
+            default: break
+            }
+            refilling = false
+        }
         updateInterest()
     }
+
+    /// A session started or stopped wanting input (HTTP/1.1 pauses reading while it answers).
+    func inputInterestChanged() { updateInterest() }
 
     private func updateInterest() {
         guard !isClosed else { return }
         let pending = output.count - outputOffset
         let wantWrite = pending > 0
-        let pause = pending > Self.outputHighWater
+        var pause = !acceptsOutput
+        if case let .http1(session) = phase, !session.wantsInput, lingerUntil == nil { pause = true }
         if wantWrite != watchingWrites || pause != readingPaused {
             watchingWrites = wantWrite
             let wasPaused = readingPaused
@@ -369,12 +403,18 @@ final class Connection: EventHandler {
             if now > linger { close() }
             return
         }
+        if unsentBytes > 0, now - lastWriteProgress > seconds(config.sendTimeoutSeconds) {
+            // A client that stopped reading its answers: nothing it asked can reach it.
+            close()
+            return
+        }
         switch phase {
         case .sniffing, .tlsHandshake:
             if now - acceptedAt > seconds(config.headerTimeoutSeconds) { close() }
         case let .http1(session):
             session.checkTimeouts(now: now, quiet: quiet)
         case let .http2(session):
+            session.checkRequestTimeouts(now: now)
             let stalled = now - session.lastFrameAt
             if lastActivity > session.lastFrameAt, stalled > seconds(config.headerTimeoutSeconds) {
                 // Bytes keep coming but no frame completes: a dribbling client.
@@ -385,7 +425,8 @@ final class Connection: EventHandler {
                     session.sendFinalGoAway()
                     closeAfterFlush()
                 }
-            } else if !session.hasOpenStreams, quiet > seconds(config.idleTimeoutSeconds) {
+            } else if !session.hasOpenStreams, now - session.lastStreamEventAt > seconds(config.idleTimeoutSeconds) {
+                // Measured from the last request, not the last frame: PINGs keep no slot.
                 session.sendFinalGoAway()
                 closeAfterFlush()
             }

@@ -1,5 +1,7 @@
-/// One HTTP/1.1 connection's protocol state: the parser, one request at a time (pipelined
-/// bytes wait until the current answer is written), 100-continue, keep-alive, timeouts.
+/// One HTTP/1.1 connection's protocol state: the parser, one request at a time, 100-continue,
+/// keep-alive, timeouts. While a request is being answered the connection stops reading, and
+/// a pipelined request is taken up only once the answers before it are mostly on the wire:
+/// a client that sends without reading meets TCP backpressure, not a growing buffer.
 final class HTTP1Session {
     unowned let connection: Connection
     private let config: HTTPServerConfiguration
@@ -7,6 +9,7 @@ final class HTTP1Session {
     private var waiting: [UInt8] = []
     private var head: HTTP1RequestHead?
     private var body: [UInt8] = []
+    private var reservation: BodyReservation
     private var requestStartedAt: UInt64?
     private var sequence: UInt64 = 0
     private var responder: HTTPResponder?
@@ -17,22 +20,31 @@ final class HTTP1Session {
     init(connection: Connection, config: HTTPServerConfiguration) {
         self.connection = connection
         self.config = config
+        reservation = BodyReservation(connection.server.bodyBudget)
         parser = HTTP1Parser(limits: HTTP1Limits(maxRequestLine: config.maxRequestLine, maxHeaderBytes: config.maxHeaderBytes,
                                                  maxHeaders: config.maxHeaderCount, maxBody: config.maxBodyBytes))
     }
 
     var isIdle: Bool { !awaitingResponse && parser.isIdle && waiting.isEmpty }
 
+    /// Reading stops while a request is being answered or pipelined bytes wait their turn.
+    var wantsInput: Bool { !awaitingResponse && waiting.isEmpty }
+
     func receive(_ bytes: UnsafeRawBufferPointer) {
         if awaitingResponse || !waiting.isEmpty {
-            // Bytes of a pipelined request: held until the current answer is out, and bounded.
+            // Bytes of a pipelined request, read before reading paused: at most one read's worth.
             waiting.append(contentsOf: bytes)
-            if waiting.count > config.maxBodyBytes + config.maxHeaderBytes {
-                fail(status: 413, message: "too much pipelined data")
-            }
             return
         }
         process(bytes)
+    }
+
+    /// The connection's unsent answers fell below the bound: take up pipelined requests.
+    func outputDrained() {
+        guard !awaitingResponse, !waiting.isEmpty else { return }
+        let pending = waiting
+        waiting.removeAll()
+        pending.withUnsafeBytes { process($0) }
     }
 
     private func process(_ bytes: UnsafeRawBufferPointer) {
@@ -45,7 +57,7 @@ final class HTTP1Session {
                 for event in events { handle(event) }
                 if consumed == 0 { break }
             } catch {
-                fail(status: error.status, message: error.message)
+                fail(.protocolError(error))
                 return
             }
         }
@@ -59,6 +71,7 @@ final class HTTP1Session {
             keepAlive = h.keepAlive
             if h.expectContinue { connection.enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
         case let .body(chunk):
+            guard reservation.grow(chunk.count) else { return fail(.bodyBudget(config.maxBufferedBodyBytes)) }
             body.append(contentsOf: chunk)
         case .end:
             guard let head else { return }
@@ -73,19 +86,23 @@ final class HTTP1Session {
             responder = r
             let requestBody = body
             body = []
+            let taken = reservation
+            reservation = BodyReservation(connection.server.bodyBudget)
             connection.server.dispatch(method: head.method, target: head.target, headers: head.headers, body: requestBody,
-                                       protocolName: protocolName, connection: connection, responder: r)
+                                       reservation: taken, protocolName: protocolName, connection: connection, responder: r)
         }
     }
 
     /// A protocol error: answer it and close (the stream of bytes can no longer be trusted).
-    private func fail(status: Int, message: String) {
+    private func fail(_ refusal: HTTPRefusal) {
         let target = head?.target ?? parser.currentTarget
-        connection.server.refused(status, target.flatMap { try? RequestTarget(parsing: $0) }?.path ?? "")
+        connection.server.refused(refusal, target.flatMap { try? RequestTarget(parsing: $0) }?.path ?? "")
+        body = []
+        reservation.release()
         keepAlive = false
         awaitingResponse = true
         sequence += 1
-        write(HTTPResponse.error(status, message), method: head?.method ?? "GET")
+        write(.error(refusal), method: head?.method ?? "GET")
         connection.closeAfterFlush()
     }
 
@@ -104,9 +121,8 @@ final class HTTP1Session {
             connection.closeAfterFlush()
             return
         }
-        let pending = waiting
-        waiting.removeAll()
-        if !pending.isEmpty { pending.withUnsafeBytes { process($0) } }
+        if connection.unsentBytes <= config.maxResponseQueueBytes { outputDrained() }
+        connection.inputInterestChanged()
     }
 
     private func write(_ response: HTTPResponse, method: String) {
@@ -116,7 +132,8 @@ final class HTTP1Session {
             let clean = value.filter { $0 != "\r" && $0 != "\n" }
             text += "\(name): \(clean)\r\n"
         }
-        text += "content-length: \(response.body.count)\r\n"
+        // 204 and 304 carry no body and, for 204, no Content-Length (RFC 9110 §8.6).
+        if response.status != 204 && response.status != 304 { text += "content-length: \(response.body.count)\r\n" }
         if !keepAlive { text += "connection: close\r\n" }
         text += "\r\n"
         var bytes = Array(text.utf8)
@@ -127,6 +144,7 @@ final class HTTP1Session {
     func cancelPending() {
         responder?.cancel()
         responder = nil
+        reservation.release()
     }
 
     func checkTimeouts(now: UInt64, quiet: UInt64) {
@@ -136,10 +154,12 @@ final class HTTP1Session {
             if quiet > seconds(config.idleTimeoutSeconds) { connection.close() }
         } else if !parser.headComplete {
             if let start = requestStartedAt, now - start > seconds(config.headerTimeoutSeconds) {
-                fail(status: 408, message: "request headers not received within \(Int(config.headerTimeoutSeconds)) s")
+                fail(.receiveTimeout("request headers not received within \(Int(config.headerTimeoutSeconds)) s"))
             }
         } else if quiet > seconds(config.bodyTimeoutSeconds) {
-            fail(status: 408, message: "request body stalled for \(Int(config.bodyTimeoutSeconds)) s")
+            fail(.receiveTimeout("request body stalled for \(Int(config.bodyTimeoutSeconds)) s"))
+        } else if let start = requestStartedAt, now - start > seconds(config.requestTimeoutSeconds) {
+            fail(.receiveTimeout("request not received within \(Int(config.requestTimeoutSeconds)) s"))
         }
     }
 }

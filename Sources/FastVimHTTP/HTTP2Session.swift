@@ -14,8 +14,10 @@ final class HTTP2Session {
         var headers: [(name: String, value: String)] = []
         var headerBytes = 0
         var body: [UInt8] = []
-        /// Set when the request broke a limit: answered with this status once it ends.
-        var refusal: (status: Int, message: String)?
+        let reservation: BodyReservation
+        let startedAt = Sys.now()
+        /// Set when the request broke a limit: answered with it once it ends.
+        var refusal: HTTPRefusal?
         /// Body bytes received and thrown away after a refusal.
         var discarded = 0
         var responder: HTTPResponder?
@@ -23,7 +25,10 @@ final class HTTP2Session {
         var response: [UInt8] = []
         var responseOffset = 0
 
-        init(id: Int32) { self.id = id }
+        init(id: Int32, budget: BodyBudget) {
+            self.id = id
+            reservation = BodyReservation(budget)
+        }
     }
 
     unowned let connection: Connection
@@ -36,6 +41,9 @@ final class HTTP2Session {
     /// When the last complete frame arrived: a client that keeps sending bytes without
     /// completing frames (slowloris over HTTP/2) is measured from here.
     private(set) var lastFrameAt = Sys.now()
+    /// When a request last began, sent data, ended or was answered: the idle timeout counts
+    /// from here, so a client that only PINGs does not hold its connection forever.
+    private(set) var lastStreamEventAt = Sys.now()
 
     init(connection: Connection, config: HTTPServerConfiguration) throws(SystemError) {
         self.connection = connection
@@ -102,7 +110,9 @@ final class HTTP2Session {
     @discardableResult
     func flush() -> Bool {
         guard let session else { return false }
-        while true {
+        // Past the response queue bound nothing more is produced until the client reads;
+        // the connection calls back here when its output drains.
+        while connection.acceptsOutput {
             var data: UnsafePointer<UInt8>?
             let n = nghttp2_session_mem_send(session, &data)
             if n < 0 { return false }
@@ -142,14 +152,28 @@ final class HTTP2Session {
 
     /// The connection is going away: every unanswered request's client is gone.
     func cancelAll() {
-        for s in streams.values { s.responder?.cancel() }
+        for s in streams.values {
+            s.responder?.cancel()
+            s.reservation.release()
+        }
         streams.removeAll()
+    }
+
+    /// Requests still arriving past the request timeout are answered 408 (and the rest of
+    /// their upload dropped), however steadily their bytes trickle in.
+    func checkRequestTimeouts(now: UInt64) {
+        let limit = UInt64(config.requestTimeoutSeconds * 1e9)
+        for s in streams.values where s.responder == nil && s.refusal == nil && s.summary == nil && now - s.startedAt > limit {
+            s.refusal = .receiveTimeout("request not received within \(Int(config.requestTimeoutSeconds)) s")
+            requestComplete(s)
+        }
     }
 
     // MARK: - Responses
 
     func respond(streamID: Int32, _ response: HTTPResponse) {
         guard let session, let stream = streams[streamID] else { return }
+        lastStreamEventAt = Sys.now()
         pendingResponses -= stream.responder != nil ? 1 : 0
         let head = stream.method == "HEAD"
         if let summary = stream.summary { connection.server.log(summary, status: response.status, bytes: response.body.count) }
@@ -163,7 +187,7 @@ final class HTTP2Session {
             if ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"].contains(lower) { continue }
             fields.append((lower, value))
         }
-        fields.append(("content-length", String(response.body.count)))
+        if response.status != 204 && response.status != 304 { fields.append(("content-length", String(response.body.count))) }
         var provider = nghttp2_data_provider()
         provider.read_callback = h2ReadResponse
         let hasBody = !stream.response.isEmpty
@@ -205,14 +229,15 @@ final class HTTP2Session {
     }
 
     fileprivate func beginHeaders(_ id: Int32) {
-        streams[id] = Stream(id: id)
+        streams[id] = Stream(id: id, budget: connection.server.bodyBudget)
+        lastStreamEventAt = Sys.now()
     }
 
     fileprivate func header(_ id: Int32, name: String, value: String) {
         guard let s = streams[id], s.refusal == nil else { return }
         s.headerBytes += name.utf8.count + value.utf8.count + 32
         if s.headerBytes > config.maxHeaderBytes {
-            s.refusal = (431, "request headers exceed \(config.maxHeaderBytes) bytes")
+            s.refusal = .protocolError(.headersTooLarge)
             s.headers.removeAll()
             return
         }
@@ -227,6 +252,7 @@ final class HTTP2Session {
 
     fileprivate func data(_ id: Int32, _ chunk: UnsafeRawBufferPointer) {
         guard let s = streams[id] else { return }
+        lastStreamEventAt = Sys.now()
         if s.refusal != nil {
             // Clients (curl among them) read the 413 only after they finish sending, so the
             // rest of the upload is read and dropped; past another body's worth, the stream
@@ -237,9 +263,11 @@ final class HTTP2Session {
             }
             return
         }
-        if s.body.count + chunk.count > config.maxBodyBytes {
-            s.refusal = (413, "request body exceeds \(config.maxBodyBytes) bytes")
+        if s.body.count + chunk.count > config.maxBodyBytes || !s.reservation.grow(chunk.count) {
+            s.refusal = s.body.count + chunk.count > config.maxBodyBytes
+                ? .protocolError(.bodyTooLarge) : .bodyBudget(config.maxBufferedBodyBytes)
             s.body = []
+            s.reservation.release()
             // Answer at once rather than read megabytes we will throw away.
             requestComplete(s)
             return
@@ -248,6 +276,7 @@ final class HTTP2Session {
     }
 
     fileprivate func endOfRequest(_ id: Int32) {
+        lastStreamEventAt = Sys.now()
         guard let s = streams[id], s.responder == nil, s.summary == nil else { return }
         requestComplete(s)
     }
@@ -263,17 +292,19 @@ final class HTTP2Session {
         s.responder = responder
         pendingResponses += 1
         if let refusal = s.refusal {
-            connection.server.refused(refusal.status, (try? RequestTarget(parsing: s.path))?.path ?? "")
-            responder.respond(.error(refusal.status, refusal.message))
+            s.reservation.release()
+            connection.server.refuse(refusal, (try? RequestTarget(parsing: s.path))?.path ?? "", responder)
             return
         }
-        connection.server.dispatch(method: s.method, target: s.path, headers: s.headers, body: s.body,
+        connection.server.dispatch(method: s.method, target: s.path, headers: s.headers, body: s.body, reservation: s.reservation,
                                    protocolName: "HTTP/2", connection: connection, responder: responder)
         s.body = []
     }
 
     fileprivate func streamClosed(_ id: Int32) {
+        lastStreamEventAt = Sys.now()
         guard let s = streams.removeValue(forKey: id) else { return }
+        if s.summary == nil { s.reservation.release() }
         if let responder = s.responder {
             pendingResponses -= 1
             responder.cancel()

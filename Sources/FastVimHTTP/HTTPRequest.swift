@@ -4,6 +4,8 @@ public struct HTTPRequest: Sendable {
     /// The request target as sent (path and query).
     public var target: String
     public var path: String
+    /// The path's segments, each decoded on its own: what routing compares.
+    public var segments: [String]
     public var query: [(name: String, value: String)]
     /// Header names are lowercase (HTTP/2 requires it; HTTP/1.1 ones are folded).
     public var headers: [(name: String, value: String)]
@@ -14,12 +16,13 @@ public struct HTTPRequest: Sendable {
     /// Monotonic nanoseconds when the request was complete.
     public var receivedAt: UInt64
 
-    public init(method: String, target: String, path: String, query: [(name: String, value: String)],
+    public init(method: String, target: String, path: String, segments: [String]? = nil, query: [(name: String, value: String)],
                 headers: [(name: String, value: String)], body: [UInt8], protocolName: String,
                 remoteAddress: String, receivedAt: UInt64) {
         self.method = method
         self.target = target
         self.path = path
+        self.segments = segments ?? path.split(separator: "/").map(String.init)
         self.query = query
         self.headers = headers
         self.body = body

@@ -24,13 +24,16 @@ public final class HTTPServer: @unchecked Sendable {
     /// Told of every answer the HTTP layer gives by itself (protocol errors, limits, the
     /// in-flight bound): status and request path (empty when no request line was read), so
     /// the application's metrics count them too. Set before `run()`.
-    public var refusalObserver: (@Sendable (Int, String) -> Void)?
+    public var refusalObserver: (@Sendable (any ClientFacingError, String) -> Void)?
+    /// Request bodies held at once (`maxBufferedBodyBytes`).
+    public let bodyBudget: BodyBudget
 
     /// Listens at once (so start-up errors surface here); `run()` then serves.
     public init(configuration: HTTPServerConfiguration, handler: HTTPHandler, logger: Logger) throws {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
+        bodyBudget = BodyBudget(limit: configuration.maxBufferedBodyBytes)
         Sys.raiseFileLimit()
         // A client that vanishes mid-write must be an error on that socket, not a signal.
         signal(SIGPIPE, SIG_IGN)
@@ -120,25 +123,35 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Hands a complete request to the application, or refuses it when too many are in flight.
+    /// The body's bytes stay in `reservation` until the answer goes out.
     func dispatch(method: String, target: String, headers: [(name: String, value: String)], body: [UInt8],
-                  protocolName: String, connection: Connection, responder: HTTPResponder) {
+                  reservation: BodyReservation, protocolName: String, connection: Connection, responder: HTTPResponder) {
+        if target == "*" {
+            // The asterisk form asks about the server as a whole (RFC 9110 §9.3.7): OPTIONS only.
+            reservation.release()
+            guard method == "OPTIONS" else {
+                return refuse(.protocolError(.badRequest("the * request target is for OPTIONS only")), "", responder)
+            }
+            return responder.respond(HTTPResponse(status: 200, headers: [("allow", "GET, HEAD, POST, OPTIONS")]))
+        }
         let parsed: RequestTarget
         do {
             parsed = try RequestTarget(parsing: target)
         } catch {
-            refused(400, "")
-            responder.respond(.error(400, "bad request target"))
-            return
+            reservation.release()
+            return refuse(.protocolError(error), "", responder)
         }
         let counter = inflight
         let current = counter.value.add(1, ordering: .relaxed).newValue
-        responder.whenFinished { counter.value.subtract(1, ordering: .relaxed) }
-        if current > configuration.maxInflightRequests {
-            refused(503, parsed.path)
-            responder.respond(.error(503, "server busy: \(configuration.maxInflightRequests) requests in flight", headers: [("retry-after", "1")]))
-            return
+        responder.whenFinished {
+            counter.value.subtract(1, ordering: .relaxed)
+            reservation.release()
         }
-        let request = HTTPRequest(method: method, target: target, path: parsed.path, query: parsed.query, headers: headers,
+        if current > configuration.maxInflightRequests {
+            return refuse(.busy(configuration.maxInflightRequests), parsed.path, responder)
+        }
+        let request = HTTPRequest(method: method, target: target, path: parsed.path, segments: parsed.segments,
+                                  query: parsed.query, headers: headers,
                                   body: body, protocolName: protocolName, remoteAddress: connection.remoteAddress,
                                   receivedAt: Sys.now())
         handler.handle(request, responder)
@@ -153,8 +166,14 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    func refused(_ status: Int, _ path: String) {
-        refusalObserver?(status, path)
+    /// Answers a refusal of the HTTP layer's own and tells the application's metrics.
+    func refuse(_ refusal: HTTPRefusal, _ path: String, _ responder: HTTPResponder) {
+        refused(refusal, path)
+        responder.respond(.error(refusal))
+    }
+
+    func refused(_ refusal: HTTPRefusal, _ path: String) {
+        refusalObserver?(refusal, path)
     }
 
     func log(_ summary: RequestSummary, status: Int, bytes: Int) {

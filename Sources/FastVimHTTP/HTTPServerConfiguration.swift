@@ -19,6 +19,16 @@ public struct HTTPServerConfiguration: Sendable {
     public var headerTimeoutSeconds = 10.0
     /// Longest pause while a request body (or an HTTP/2 request) is still arriving.
     public var bodyTimeoutSeconds = 30.0
+    /// From a request's first byte to its last (headers and body): a client that trickles
+    /// bytes just fast enough to dodge the pause timeouts still cannot hold a slot longer.
+    public var requestTimeoutSeconds = 60.0
+    /// Longest a connection may have unsent answers without the client reading any of them.
+    public var sendTimeoutSeconds = 30.0
+    /// Request bodies held at once across all connections (arriving, or being processed).
+    public var maxBufferedBodyBytes = 256 << 20
+    /// Unsent answer bytes per connection: past it, no further pipelined HTTP/1.1 request is
+    /// processed and no further HTTP/2 data is produced until the client reads.
+    public var maxResponseQueueBytes = 4 << 20
     public var shutdownTimeoutSeconds = 30.0
     /// HEADERS+RST_STREAM pairs tolerated per second per connection (HTTP/2 Rapid Reset).
     public var streamResetBurst = 1000

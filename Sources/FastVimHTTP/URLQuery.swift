@@ -3,12 +3,16 @@ public struct RequestTarget: Sendable, Equatable {
     /// Percent-decoded; starts with "/". `+` stays `+`, and `..` segments are kept as sent:
     /// routes compare exact paths, so nothing is resolved against a file system.
     public var path: String
+    /// The path's segments, each percent-decoded on its own (empty ones dropped): `%2F`
+    /// stays inside its segment, so an encoded slash can never reach another route.
+    public var segments: [String]
     /// In order, duplicates kept; names and values form-decoded (`+` is a space).
     public var query: [(name: String, value: String)]
 
     public init(path: String, query: [(name: String, value: String)] = []) {
         self.path = path
         self.query = query
+        segments = path.split(separator: "/").map(String.init)
     }
 
     /// Accepts origin-form, and absolute-form (`http://host/path`), which RFC 9112 §3.2.2
@@ -30,6 +34,8 @@ public struct RequestTarget: Sendable, Equatable {
         }
         let questionMark = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
         path = try Self.decode(bytes[..<questionMark], plusIsSpace: false)
+        segments = try bytes[..<questionMark].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
+            .map { (segment) throws(HTTP1ParseError) -> String in try Self.decode(segment, plusIsSpace: false) }
         query = []
         guard questionMark < bytes.count else { return }
         for pair in bytes[(questionMark + 1)...].split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
@@ -51,7 +57,7 @@ public struct RequestTarget: Sendable, Equatable {
     }
 
     public static func == (a: RequestTarget, b: RequestTarget) -> Bool {
-        a.path == b.path && a.query.count == b.query.count
+        a.path == b.path && a.segments == b.segments && a.query.count == b.query.count
             && zip(a.query, b.query).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
 

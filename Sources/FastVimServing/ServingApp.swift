@@ -67,16 +67,15 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     public func observeRefusals(of server: HTTPServer) {
         let metrics = metrics
         let routes = self
-        server.refusalObserver = { status, path in
-            metrics.request(route: routes.routeLabel(path), code: status, seconds: 0)
-            let reason = status == 413 ? "too_large" : status == 503 ? "queue_full" : "bad_input"
-            metrics.rejected(reason: reason, model: routes.modelLabel(path))
+        server.refusalObserver = { refusal, path in
+            metrics.request(route: routes.routeLabel(path), code: refusal.status, seconds: 0)
+            metrics.rejected(reason: refusal.reason, model: routes.modelLabel(path))
         }
     }
 
     /// The metrics route label of a path (the same labels `handle` uses).
     func routeLabel(_ path: String) -> String {
-        let parts = path.split(separator: "/").map(String.init)
+        let parts = (try? RequestTarget(parsing: path))?.segments ?? path.split(separator: "/").map(String.init)
         switch parts.count {
         case 1 where parts[0] == "metrics": return "/metrics"
         case 2 where parts[0] == "v1": return "/v1/\(parts[1])"
@@ -96,7 +95,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     // MARK: - Routing
 
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let parts = request.segments
         let method = request.method
         func reply(_ route: String) -> Reply {
             // A client that leaves before its answer is counted as 499, nginx's convention.
@@ -106,10 +105,12 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         }
         func allow(_ route: String, _ methods: [String], _ body: (Reply) -> Void) {
             let r = reply(route)
-            let allowed = methods.contains("GET") ? methods + ["HEAD"] : methods
+            let allowed = (methods.contains("GET") ? methods + ["HEAD"] : methods) + ["OPTIONS"]
+            if method == "OPTIONS" {
+                return r.send(HTTPResponse(status: 204, headers: [("allow", allowed.joined(separator: ", "))]))
+            }
             guard allowed.contains(method) else {
-                r.error(405, "\(method) is not allowed on \(request.path)", headers: [("allow", allowed.joined(separator: ", "))])
-                return
+                return r.fail(.methodNotAllowed("\(method) is not allowed on \(request.path)", allow: allowed))
             }
             body(r)
         }
@@ -124,14 +125,14 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
             allow("/v1/\(parts[1])", ["POST"]) { classify(request, $0, model: defaultModel, embed: parts[1] == "embed") }
         case 4 where parts[0] == "v1" && parts[1] == "models" && (parts[3] == "classify" || parts[3] == "embed"):
             allow("/v1/models/{name}/\(parts[3])", ["POST"]) { r in
-                guard let m = model(named: parts[2]) else { return r.error(404, "no model named \(parts[2])") }
+                guard let m = model(named: parts[2]) else { return r.fail(.notFound("no model named \(parts[2])")) }
                 classify(request, r, model: m, embed: parts[3] == "embed")
             }
         default:
             if parts.first == "v2" {
                 routeOIP(request, parts: Array(parts.dropFirst()), reply: reply, allow: allow)
             } else {
-                reply("unknown").error(404, "no route for \(request.path)")
+                reply("unknown").fail(.notFound("no route for \(request.path)"))
             }
         }
     }
@@ -149,12 +150,12 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     // MARK: - Deadlines
 
     /// The request's deadline: `?timeout_ms=`, else the `request-timeout-ms` header, else the default.
-    func deadline(for request: HTTPRequest) throws(UploadError) -> UInt64? {
+    func deadline(for request: HTTPRequest) throws(ServingError) -> UInt64? {
         let raw = request.queryValue("timeout_ms") ?? request.header("request-timeout-ms")
         var ms = options.defaultTimeoutMilliseconds
         if let raw {
-            guard let v = Int(raw), v > 0, v <= 3_600_000 else {
-                throw UploadError(status: 400, message: "timeout_ms must be an integer from 1 to 3600000")
+            guard raw.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let v = Int(raw), v > 0, v <= 3_600_000 else {
+                throw .badRequest("timeout_ms must be an integer from 1 to 3600000")
             }
             ms = v
         }
@@ -170,36 +171,30 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         let metrics = metrics
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(wait, UInt64(Int.max))))) {
             guard !r.isFinished else { return }
-            metrics.rejected(reason: "deadline", model: model.name)
-            r.error(504, "deadline exceeded before the answer was ready")
+            metrics.rejected(reason: ServingError.deadlineExceeded.reason, model: model.name)
+            r.fail(.deadlineExceeded)
             model.worker.poke()
         }
     }
 
-    /// Bad or oversized uploads, counted by reason before the 4xx goes out.
-    func rejectInput(_ r: Reply, model: ServedModel, status: Int, message: String) {
-        metrics.rejected(reason: status == 413 ? "too_large" : "bad_input", model: model.name)
-        r.error(status, message)
+    /// Any failure of a request to a model: counted under its reason, answered with its status.
+    /// Deadlines are counted where the 504 is sent (the timer) and vanished clients where
+    /// the batcher drops their jobs, so neither is counted twice.
+    func reject(_ r: Reply, model: ServedModel, _ error: any Error) {
+        let failure = ServingError(error)
+        switch failure {
+        case .cancelled, .deadlineExceeded: break
+        default: metrics.rejected(reason: failure.reason, model: model.name)
+        }
+        r.fail(failure)
     }
 
     /// Submits a job, answering 503 with Retry-After at once when the queue is full.
     func submit(_ job: InferenceJob, to model: ServedModel, _ r: Reply) {
-        if !model.worker.submit(job) {
-            metrics.rejected(reason: "queue_full", model: model.name)
-            r.error(503, "inference queue full (\(model.worker.settings.maxQueue) images); retry shortly", headers: [("retry-after", "1")])
-        }
-    }
-}
-
-extension InferenceFailure {
-    var isExpired: Bool { if case .expired = self { true } else { false } }
-
-    var status: Int {
-        switch self {
-        case .queueFull, .shuttingDown: 503
-        case .expired: 504
-        case .cancelled: 499
-        case .model: 500
+        do {
+            try model.worker.submit(job)
+        } catch {
+            reject(r, model: model, error)
         }
     }
 }

@@ -53,6 +53,24 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("body-timeout"), help: "Longest pause, in seconds, while a request body arrives.")
     var bodyTimeout = 30.0
 
+    @Option(name: .customLong("receive-timeout"), help: "Seconds from a request's first byte to its last, however steadily it trickles (408 beyond).")
+    var receiveTimeout = 60.0
+
+    @Option(name: .customLong("send-timeout"), help: "Seconds a connection may hold unsent answers while its client reads nothing (then it is closed).")
+    var sendTimeout = 30.0
+
+    @Option(name: .customLong("max-buffered-body-bytes"), help: "Request bodies held at once across all connections (503 beyond).")
+    var maxBufferedBodyBytes = 128 << 20
+
+    @Option(name: .customLong("max-response-queue-bytes"), help: "Unsent answer bytes per connection before its further requests wait for the client to read.")
+    var maxResponseQueueBytes = 4 << 20
+
+    @Option(name: .customLong("max-activation-bytes"), help: "Activation memory per model, every cached input shape together; a larger single pass is refused with 413.")
+    var maxActivationBytes = 256 << 20
+
+    @Option(name: .customLong("max-queued-input-bytes"), help: "Input tensors waiting per model (503 with Retry-After beyond).")
+    var maxQueuedInputBytes = 128 << 20
+
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds to drain on SIGTERM/SIGINT before closing what is left.")
     var shutdownTimeout = 30.0
 
@@ -100,6 +118,8 @@ struct Serve: ParsableCommand {
         settings.maxBatch = max(1, maxBatchSize ?? (device.isCUDA ? 64 : 8))
         settings.maxQueueDelaySeconds = max(0, maxQueueDelayMs) / 1000
         settings.maxQueue = max(1, maxQueue)
+        settings.maxActivationBytes = max(1 << 20, maxActivationBytes)
+        settings.maxQueuedInputBytes = max(1 << 20, maxQueuedInputBytes)
 
         let backend = try device.backend()
         logger.info("forward passes run on \(backend.summary)")
@@ -128,6 +148,10 @@ struct Serve: ParsableCommand {
         http.headerTimeoutSeconds = headerTimeout
         http.bodyTimeoutSeconds = bodyTimeout
         http.shutdownTimeoutSeconds = shutdownTimeout
+        http.requestTimeoutSeconds = receiveTimeout
+        http.sendTimeoutSeconds = sendTimeout
+        http.maxBufferedBodyBytes = max(maxBodyBytes, maxBufferedBodyBytes)
+        http.maxResponseQueueBytes = max(64 << 10, maxResponseQueueBytes)
 
         var appOptions = ServingApp.Options()
         appOptions.defaultTimeoutMilliseconds = requestTimeoutMs > 0 ? requestTimeoutMs : nil

@@ -60,17 +60,7 @@ public final class Workspace: @unchecked Sendable {
         isMasked = keptTokens != nil
         sequence = layout.sequence
         maxGroups = layout.maxGroups
-        let d = a.embedDim, e = a.innerDim, l = embedded, s = sequence, g = maxGroups, w = a.xProjWidth
-        let sizes = [
-            max(s, l) * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
-            batch * s * d, batch * s * d, batch * s * d, batch * s * d,
-            batch * s * 2 * e, batch * s * e, batch * s * e,
-            batch * g * e, batch * g * e, batch * g * w, batch * g * w,
-            batch * g * e, batch * g * e, batch * g * e, batch * g * e,
-            batch * s * e, batch * 2 * a.stateDim * e, batch * d,
-        ]
-        // Each buffer starts on a 64-byte boundary for the BLAS kernels.
-        let padded = sizes.map { ($0 + 15) / 16 * 16 }
+        let padded = Self.bufferFloats(a, batch: batch, layout: layout)
         arena = .allocate(capacity: padded.reduce(0, +))
         arena.initialize(repeating: 0)
         var offset = 0
@@ -88,4 +78,27 @@ public final class Workspace: @unchecked Sendable {
     }
 
     deinit { arena.deallocate() }
+
+    /// Floats of each buffer, in declaration order, each padded so that it starts on a 64-byte
+    /// boundary for the BLAS kernels.
+    static func bufferFloats(_ a: Architecture, batch: Int, layout: TokenLayout) -> [Int] {
+        let d = a.embedDim, e = a.innerDim, l = layout.embedded, s = layout.sequence, g = layout.maxGroups, w = a.xProjWidth
+        let sizes = [
+            max(s, l) * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
+            batch * s * d, batch * s * d, batch * s * d, batch * s * d,
+            batch * s * 2 * e, batch * s * e, batch * s * e,
+            batch * g * e, batch * g * e, batch * g * w, batch * g * w,
+            batch * g * e, batch * g * e, batch * g * e, batch * g * e,
+            batch * s * e, batch * 2 * a.stateDim * e, batch * d,
+        ]
+        return sizes.map { ($0 + 15) / 16 * 16 }
+    }
+
+    /// The bytes a workspace for this input would hold, worked out without allocating it:
+    /// what a server checks against its memory budget before it accepts an input size.
+    public static func byteCount(_ a: Architecture, batch: Int, height: Int, width: Int) -> Int {
+        guard batch > 0, height > 0, width > 0 else { return 0 }
+        let layout = TokenLayout(a, height: height, width: width, keptTokens: nil)
+        return bufferFloats(a, batch: batch, layout: layout).reduce(0, +) * MemoryLayout<Float>.size
+    }
 }

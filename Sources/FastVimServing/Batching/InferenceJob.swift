@@ -17,6 +17,8 @@ public enum InferenceFailure: Error, Sendable, CustomStringConvertible {
     case cancelled
     case shuttingDown
     case model(String)
+    /// One pass for the request alone would need more activation memory than the model's budget.
+    case overBudget(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum InferenceFailure: Error, Sendable, CustomStringConvertible {
         case .cancelled: "client went away"
         case .shuttingDown: "server is shutting down"
         case let .model(m): m
+        case let .overBudget(m): m
         }
     }
 }

@@ -17,12 +17,19 @@ public struct WorkerStatistics: Sendable {
 /// The dynamic batcher of one model: a bounded queue and a dedicated inference thread that
 /// takes the oldest job's input shape, gathers up to `maxBatch` images of that shape
 /// (waiting at most `maxQueueDelay` after the oldest arrived), and runs them in one
-/// forward pass over buffers allocated once per batch size.
+/// forward pass over buffers allocated once per batch size. Two budgets bound its memory:
+/// the input floats waiting in the queue, and the activation buffers it keeps (shapes are
+/// evicted least recently used first, and an input whose pass alone would not fit is
+/// refused before anything is allocated for it).
 public final class ModelWorker: @unchecked Sendable {
     public struct Settings: Sendable {
         public var maxBatch = 8
         public var maxQueueDelaySeconds = 0.002
         public var maxQueue = 256
+        /// Activation buffers (every cached shape's together), in bytes.
+        public var maxActivationBytes = 256 << 20
+        /// Input tensors waiting in the queue, in bytes.
+        public var maxQueuedInputBytes = 128 << 20
         public init() {}
     }
 
@@ -31,6 +38,7 @@ public final class ModelWorker: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [InferenceJob] = []
     private var queuedImages = 0
+    private var queuedInputBytes = 0
     private var stopping = false
     private var thread: Thread?
     /// Observers for metrics: (batch size, inference seconds), (queue depth).
@@ -68,20 +76,41 @@ public final class ModelWorker: @unchecked Sendable {
         return queuedImages
     }
 
-    /// Queues a job, or refuses it at once when the queue is full.
-    public func submit(_ job: InferenceJob) -> Bool {
+    /// Activation bytes of one pass over (images, height, width), worked out without allocating.
+    public func activationBytes(images: Int, height: Int, width: Int) -> Int {
+        Workspace.byteCount(bundle.model.architecture, batch: images, height: height, width: width)
+    }
+
+    /// Refuses, before anything is allocated for it, an input whose pass alone would exceed
+    /// the activation budget.
+    public func admit(images: Int, height: Int, width: Int) throws(InferenceFailure) {
+        let need = activationBytes(images: images, height: height, width: width)
+        guard need <= settings.maxActivationBytes else {
+            throw .overBudget("a pass over \(images) image(s) of \(height)x\(width) needs \(need >> 20) MiB of activations; "
+                + "this model's budget is \(settings.maxActivationBytes >> 20) MiB (--max-activation-bytes)")
+        }
+    }
+
+    /// Queues a job, or refuses it at once when the queue (images or input bytes) is full.
+    public func submit(_ job: InferenceJob) throws(InferenceFailure) {
+        try admit(images: job.images, height: job.height, width: job.width)
+        let bytes = job.input.count * MemoryLayout<Float>.size
         condition.lock()
-        guard !stopping, queuedImages + job.images <= settings.maxQueue else {
+        guard !stopping else {
             condition.unlock()
-            return false
+            throw .shuttingDown
+        }
+        guard queuedImages + job.images <= settings.maxQueue, queuedInputBytes + bytes <= settings.maxQueuedInputBytes else {
+            condition.unlock()
+            throw .queueFull(settings.maxQueue)
         }
         queue.append(job)
         queuedImages += job.images
+        queuedInputBytes += bytes
         let depth = queuedImages
         condition.signal()
         condition.unlock()
         onQueueDepth?(depth)
-        return true
     }
 
     /// Wakes the worker so it drops cancelled jobs promptly.
@@ -92,7 +121,7 @@ public final class ModelWorker: @unchecked Sendable {
     }
 
     private func run() {
-        var passes: [String: any ForwardPass] = [:]
+        var passes: [String: (pass: any ForwardPass, lastUsed: UInt64)] = [:]
         let classes = bundle.model.architecture.numClasses
         let d = bundle.model.architecture.embedDim
         while true {
@@ -104,10 +133,14 @@ public final class ModelWorker: @unchecked Sendable {
             do {
                 let pass: any ForwardPass
                 if let cached = passes[key] {
-                    pass = cached
+                    pass = cached.pass
                 } else {
-                    // Keep a handful of shapes; odd sizes from OIP clients must not pile up memory.
-                    if passes.count >= 16 { passes.removeAll() }
+                    // Room for the new shape within the budget: least recently used shapes go first.
+                    let need = activationBytes(images: images, height: first.height, width: first.width)
+                    while let lru = passes.min(by: { $0.value.lastUsed < $1.value.lastUsed }),
+                          passes.count >= 16 || passes.values.reduce(0, { $0 + $1.pass.activationBytes }) + need > settings.maxActivationBytes {
+                        passes[lru.key] = nil
+                    }
                     let make = { try self.bundle.backend.makePass(for: self.bundle.model, batch: images, height: first.height, width: first.width) }
                     do {
                         pass = try make()
@@ -116,9 +149,9 @@ public final class ModelWorker: @unchecked Sendable {
                         passes.removeAll()
                         pass = try make()
                     }
-                    passes[key] = pass
-                    onActivationMemory?(passes.values.reduce(0) { $0 + $1.activationBytes })
                 }
+                passes[key] = (pass, Clock.now())
+                onActivationMemory?(passes.values.reduce(0) { $0 + $1.pass.activationBytes })
                 var input = [Float]()
                 input.reserveCapacity(images * first.input.count / max(first.images, 1))
                 for job in batch { input += job.input }
@@ -163,6 +196,7 @@ public final class ModelWorker: @unchecked Sendable {
                 let left = queue
                 queue.removeAll()
                 queuedImages = 0
+                queuedInputBytes = 0
                 for job in left { job.completion(.failure(.shuttingDown)) }
                 return nil
             }
@@ -180,13 +214,15 @@ public final class ModelWorker: @unchecked Sendable {
             }
             var taken: [InferenceJob] = []
             var images = 0
-            for job in same where taken.isEmpty || images + job.images <= settings.maxBatch {
+            for job in same where taken.isEmpty || (images + job.images <= settings.maxBatch
+                && activationBytes(images: images + job.images, height: oldest.height, width: oldest.width) <= settings.maxActivationBytes) {
                 taken.append(job)
                 images += job.images
             }
             let ids = Set(taken.map { ObjectIdentifier($0) })
             queue.removeAll { ids.contains(ObjectIdentifier($0)) }
             queuedImages -= images
+            queuedInputBytes -= taken.reduce(0) { $0 + $1.input.count * MemoryLayout<Float>.size }
             onQueueDepth?(queuedImages)
             return taken
         }
@@ -199,10 +235,12 @@ public final class ModelWorker: @unchecked Sendable {
         for job in queue {
             if let deadline = job.deadline, now > deadline {
                 queuedImages -= job.images
+                queuedInputBytes -= job.input.count * MemoryLayout<Float>.size
                 onDropped?(.expired)
                 job.completion(.failure(.expired))
             } else if job.isCancelled() {
                 queuedImages -= job.images
+                queuedInputBytes -= job.input.count * MemoryLayout<Float>.size
                 onDropped?(.cancelled)
                 job.completion(.failure(.cancelled))
             } else {

@@ -10,10 +10,10 @@ struct ImageUpload {
     var channels: [Int: [UInt8]] = [:]
     var mask: [UInt8]?
 
-    init(_ request: HTTPRequest) throws(UploadError) {
+    init(_ request: HTTPRequest) throws(ServingError) {
         guard let type = request.header("content-type"), type.lowercased().hasPrefix("multipart/form-data") else {
             guard !request.body.isEmpty else {
-                throw UploadError(status: 400, message: "empty body: send the image bytes, or multipart/form-data with a part named \"image\"")
+                throw .badRequest("empty body: send the image bytes, or multipart/form-data with a part named \"image\"")
             }
             image = request.body
             return
@@ -22,7 +22,7 @@ struct ImageUpload {
         do {
             parts = try MultipartFormData.parse(request.body, boundary: try MultipartFormData.boundary(contentType: type))
         } catch {
-            throw UploadError(status: 400, message: "malformed multipart body: \(error)")
+            throw .badRequest("malformed multipart body: \(error)")
         }
         for part in parts {
             guard let name = part.name else { continue }
@@ -34,49 +34,59 @@ struct ImageUpload {
                 channels[index] = part.body
             }
         }
-        if image?.isEmpty == true { throw UploadError(status: 400, message: "the image part is empty") }
+        if image?.isEmpty == true { throw .badRequest("the image part is empty") }
     }
 
     /// The bytes of the single image an RGB model needs.
-    func single() throws(UploadError) -> [UInt8] {
+    func single() throws(ServingError) -> [UInt8] {
         guard let image else {
-            throw UploadError(status: 400, message: "multipart body has no part named \"image\"")
+            throw .badRequest("multipart body has no part named \"image\"")
         }
         return image
     }
 
     /// The channel images `channel0`...`channel{n-1}`, in order.
-    func channelImages(_ n: Int) throws(UploadError) -> [[UInt8]] {
+    func channelImages(_ n: Int) throws(ServingError) -> [[UInt8]] {
         guard channels.count == n, (0 ..< n).allSatisfy({ channels[$0] != nil }) else {
-            throw UploadError(status: 400, message: "this model takes \(n) channels: send multipart parts channel0 to channel\(n - 1), one grayscale PNG each")
+            throw .badRequest("this model takes \(n) channels: send multipart parts channel0 to channel\(n - 1), one grayscale PNG each")
         }
         return (0 ..< n).map { channels[$0]! }
     }
 
-    /// Kept token ids from the `mask` part: a JSON list of indices, a flat list of booleans,
-    /// or a boolean grid (rows of columns), for a grid of `positions` tokens.
-    func keptTokens(positions: Int) throws(UploadError) -> [Int]? {
+    /// Kept token ids from the `mask` part, for a grid of `rows` x `cols` tokens: a JSON list
+    /// of integer indices, a flat list of one boolean per token, or a boolean grid (rows of
+    /// columns). Read strictly: a boolean is never an index, `1.5` or `1e3` never an integer.
+    func keptTokens(rows: Int, cols: Int) throws(ServingError) -> [Int]? {
         guard let mask else { return nil }
-        guard let json = try? JSONSerialization.jsonObject(with: Data(mask)) as? [Any] else {
-            throw UploadError(status: 400, message: "mask must be JSON: a list of kept token indices or a boolean grid")
+        let positions = rows * cols
+        let usage = "mask must be a JSON list of kept token indices (integers from 0 to \(positions - 1)), "
+            + "a list of \(positions) booleans, or a \(rows) x \(cols) boolean grid"
+        let items: [JSONValue]
+        do {
+            guard let list = try StrictJSON.parse(mask).array else { throw ServingError.badRequest(usage) }
+            items = list
+        } catch let e as StrictJSON.SyntaxError {
+            throw .badRequest("\(usage): \(e)")
+        } catch {
+            throw ServingError(error)
         }
-        var flat: [Any] = []
-        for item in json { if let row = item as? [Any] { flat += row } else { flat.append(item) } }
-        // JSON booleans and numbers are both NSNumber on Linux: a list with one 0/1 entry per
-        // token is a boolean grid, anything else a list of indices.
-        let numbers = flat.compactMap { ($0 as? NSNumber)?.intValue }
-        guard numbers.count == flat.count else { throw UploadError(status: 400, message: "mask must hold numbers or booleans") }
-        let ids = numbers.count == positions && positions > 2 && numbers.allSatisfy({ $0 == 0 || $0 == 1 })
-            ? numbers.enumerated().compactMap { $0.element == 1 ? $0.offset : nil }
-            : numbers
-        guard !ids.isEmpty, ids.allSatisfy({ $0 >= 0 && $0 < positions }), Set(ids).count == ids.count else {
-            throw UploadError(status: 400, message: "mask must keep at least one token, each index from 0 to \(positions - 1) once")
+        var ids: [Int] = []
+        if !items.isEmpty, items.allSatisfy({ $0.array != nil }) {
+            guard items.count == rows, items.allSatisfy({ $0.array?.count == cols }) else { throw .badRequest(usage) }
+            let flags = items.flatMap { $0.array ?? [] }
+            guard flags.allSatisfy({ $0.bool != nil }) else { throw .badRequest(usage) }
+            ids = flags.indices.filter { flags[$0].bool == true }
+        } else if !items.isEmpty, items.allSatisfy({ $0.bool != nil }) {
+            guard items.count == positions else { throw .badRequest(usage) }
+            ids = items.indices.filter { items[$0].bool == true }
+        } else {
+            for item in items {
+                guard let id = item.integer, id >= 0, id < positions else { throw .badRequest(usage) }
+                ids.append(id)
+            }
+            guard Set(ids).count == ids.count else { throw .badRequest("mask indices must each appear once") }
         }
+        guard !ids.isEmpty else { throw .badRequest("mask must keep at least one token") }
         return ids.sorted()
     }
-}
-
-struct UploadError: Error {
-    let status: Int
-    let message: String
 }

@@ -20,18 +20,18 @@ struct Reply: Sendable {
         send(Self.jsonResponse(status, object))
     }
 
-    func error(_ status: Int, _ message: String, headers: [(name: String, value: String)] = []) {
-        send(.error(status, message, headers: headers))
+    /// The error's own status, headers and message; a vanished client gets nothing (nobody listens).
+    func fail(_ error: ServingError) {
+        if case .cancelled = error { return }
+        send(.error(error))
     }
 
-    /// A job the batcher could not run; a vanished client gets nothing (nobody listens).
-    func fail(_ failure: InferenceFailure) {
-        if case .cancelled = failure { return }
-        error(failure.status, failure.description, headers: failure.status == 503 ? [("retry-after", "1")] : [])
-    }
-
+    /// A body that cannot be written as JSON (a non-finite number slipped through) is our
+    /// failure: a 500 that says so, never a 200 with an empty object.
     static func jsonResponse(_ status: Int, _ object: Any) -> HTTPResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        guard JSONSerialization.isValidJSONObject(object),
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return .error(ServingError.internalError("the answer could not be written as JSON (a non-finite number?)")) }
         return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: Array(data))
     }
 }

@@ -10,7 +10,7 @@ import Synchronization
 extension ServingApp {
     func benchmark(_ request: HTTPRequest, _ r: Reply) {
         guard options.benchmarkEnabled else {
-            return r.error(404, "the benchmark endpoint is off; start the server with --enable-benchmark")
+            return r.fail(.notFound("the benchmark endpoint is off; start the server with --enable-benchmark"))
         }
         var plan = BenchmarkPlan()
         // The server's own device: the one its models run on.
@@ -22,15 +22,15 @@ extension ServingApp {
             func list(_ name: String) -> [String]? {
                 request.queryValue(name).map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             }
-            func int(_ name: String) throws(UploadError) -> Int? {
+            func int(_ name: String) throws(ServingError) -> Int? {
                 guard let raw = request.queryValue(name) else { return nil }
-                guard let v = Int(raw) else { throw UploadError(status: 400, message: "\(name) must be an integer") }
+                guard let v = Int(raw) else { throw .badRequest("\(name) must be an integer") }
                 return v
             }
             if let m = list("models") { plan.models = m }
             if let sizes = list("resolutions") {
-                plan.resolutions = try sizes.map { (s) throws(UploadError) -> Int in
-                    guard let v = Int(s) else { throw UploadError(status: 400, message: "resolutions must be integers") }
+                plan.resolutions = try sizes.map { (s) throws(ServingError) -> Int in
+                    guard let v = Int(s) else { throw .badRequest("resolutions must be integers") }
                     return v
                 }
             }
@@ -40,21 +40,21 @@ extension ServingApp {
             if let d = request.queryValue("device") { plan.device = d }
             let name = request.queryValue("format") ?? "json"
             guard let f = BenchmarkPlan.Report.Format(rawValue: name) else {
-                throw UploadError(status: 400, message: "format must be json, csv, markdown or svg")
+                throw ServingError.badRequest("format must be json, csv, markdown or svg")
             }
             format = f
             try plan.validate()
-        } catch let e as UploadError {
-            return r.error(e.status, e.message)
+        } catch let e as ServingError {
+            return r.fail(e)
         } catch {
-            return r.error(400, "\(error)")
+            return r.fail(.badRequest("\(error)"))
         }
         guard benchmarkRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            return r.error(409, "a benchmark is already running")
+            return r.fail(.conflict("a benchmark is already running"))
         }
         guard !inferenceBusy() else {
             benchmarkRunning.store(false, ordering: .releasing)
-            return r.error(409, "inference requests are in flight; the benchmark runs only on an idle server")
+            return r.fail(.conflict("inference requests are in flight; the benchmark runs only on an idle server"))
         }
         let plannedRun = plan
         let thread = Thread { [self] in
@@ -64,10 +64,10 @@ extension ServingApp {
                                           shouldStop: { self.inferenceBusy() || r.isFinished })
                 r.send(HTTPResponse(status: 200, headers: [("content-type", format.contentType)], body: Array(report.render(format).utf8)))
             } catch let e as BenchmarkPlan.PlanError {
-                if case .interrupted = e { return r.error(409, e.description) }
-                r.error(400, e.description)
+                if case .interrupted = e { return r.fail(.conflict(e.description)) }
+                r.fail(.badRequest(e.description))
             } catch {
-                r.error(500, "\(error)")
+                r.fail(.backendFailure("\(error)"))
             }
         }
         thread.name = "benchmark"

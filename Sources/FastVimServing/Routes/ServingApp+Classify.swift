@@ -13,31 +13,32 @@ extension ServingApp {
         let classes = a.numClasses
         var topK = options.defaultTopK
         if !embed, let raw = request.queryValue("top_k") {
-            guard let k = Int(raw), k >= 1 else { return r.error(400, "top_k must be a positive integer") }
+            guard raw.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let k = Int(raw), k >= 1 else {
+                return reject(r, model: model, ServingError.badRequest("top_k must be a positive integer"))
+            }
             topK = min(k, classes)
         }
-        if !embed && classes == 0 { return r.error(400, "model \(model.name) has no classification head; use /embed") }
+        if !embed && classes == 0 { return reject(r, model: model, ServingError.badRequest("model \(model.name) has no classification head; use /embed")) }
         let k = topK
         let deadline: UInt64?
-        let upload: ImageUpload
         do {
             deadline = try self.deadline(for: request)
-            upload = try ImageUpload(request)
         } catch {
-            return rejectInput(r, model: model, status: error.status, message: error.message)
+            return reject(r, model: model, error)
         }
-        if upload.mask != nil && !embed { return rejectInput(r, model: model, status: 400, message: "a token mask goes to /embed") }
         armDeadline(deadline, r, model: model)
+        // Multipart parsing and decoding run on the pool: the loop only moves bytes.
         decodePool.addOperation { [self] in
             guard !r.isFinished else { return }
             let decodeStart = Clock.now()
+            let upload: ImageUpload
             let input: [Float], height: Int, width: Int
             do {
+                upload = try ImageUpload(request)
+                if upload.mask != nil && !embed { throw ServingError.badRequest("a token mask goes to /embed") }
                 (input, height, width) = try decode(upload, bundle)
-            } catch let e as UploadError {
-                return rejectInput(r, model: model, status: e.status, message: e.message)
             } catch {
-                return rejectInput(r, model: model, status: (error as? ImageError)?.httpStatus ?? 400, message: "\(error)")
+                return reject(r, model: model, error)
             }
             let decodeSeconds = Double(Clock.now() - decodeStart) / 1e9
             metrics.decode(seconds: decodeSeconds)
@@ -49,6 +50,7 @@ extension ServingApp {
                 switch result {
                 case let .success(out):
                     metrics.queue(seconds: Double(out.queueNanoseconds) / 1e9, model: model.name)
+                    do { try out.checkFinite() } catch { return reject(r, model: model, error) }
                     var body: [String: Any] = [
                         "model": model.name,
                         "timing": [
@@ -66,7 +68,7 @@ extension ServingApp {
                     }
                     r.json(200, body)
                 case let .failure(failure):
-                    r.fail(failure)
+                    reject(r, model: model, failure)
                 }
             }
             submit(job, to: model, r)
@@ -88,7 +90,7 @@ extension ServingApp {
         do {
             return try bundle.channelTensor(files)
         } catch let e as BundleError {
-            throw UploadError(status: 400, message: e.description)
+            throw ServingError.badRequest(e.description)
         }
     }
 
@@ -100,32 +102,25 @@ extension ServingApp {
         let m = model.bundle.model
         let grid = Grid(height: height, width: width, patch: m.architecture.patchSize, stride: m.architecture.stride)
         do {
-            guard let ids = try upload.keptTokens(positions: grid.count) else { return }
+            guard let ids = try upload.keptTokens(rows: grid.rows, cols: grid.cols) else { return }
             let start = Clock.now()
-            let latent = try model.bundle.backend.encodeMasked(m, input: input, batch: 1, height: height, width: width, idsKeep: ids)
+            let latent: [Float]
+            do {
+                latent = try model.bundle.backend.encodeMasked(m, input: input, batch: 1, height: height, width: width, idsKeep: ids)
+            } catch {
+                throw ServingError.backendFailure("\(error)")
+            }
+            if let bad = latent.firstIndex(where: { !$0.isFinite }) {
+                throw ServingError.nonFiniteOutput("latent value \(bad) is \(latent[bad])")
+            }
             let d = m.architecture.embedDim
             r.json(200, [
                 "model": model.name, "ids_keep": ids, "dimension": d, "grid": [grid.rows, grid.cols],
                 "embedding": (0 ..< ids.count).map { t in latent[t * d ..< (t + 1) * d].map(Double.init) },
                 "timing": ["decode_ms": decodeSeconds * 1000, "inference_ms": Double(Clock.now() - start) / 1e6],
             ])
-        } catch let e as UploadError {
-            rejectInput(r, model: model, status: e.status, message: e.message)
         } catch {
-            rejectInput(r, model: model, status: 400, message: "\(error)")
-        }
-    }
-}
-
-extension ImageError {
-    /// Bad input is the client's fault (4xx): unsupported formats 415, oversized 413, broken 400.
-    var httpStatus: Int {
-        switch self {
-        case .unsupportedFormat, .unsupportedVariant: 415
-        case .tooLarge: 413
-        case .corrupt, .truncated: 400
-        case .outOfMemory: 503
-        case .invalidParameters: 500
+            reject(r, model: model, error)
         }
     }
 }

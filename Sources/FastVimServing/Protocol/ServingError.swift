@@ -1,0 +1,112 @@
+import FastVimEngine
+import FastVimHTTP
+import FastVimImages
+
+/// Every failure the application tells a client about, and the one place where each one's
+/// HTTP status and metrics reason are decided. Routes throw or pass these; `Reply.fail`
+/// answers them. Client mistakes are 4xx; a failure on our side (a backend error, outputs
+/// that are not finite numbers) is a 5xx that names the cause, never a 400 or an empty 200.
+enum ServingError: ClientFacingError {
+    /// The request is malformed or asks for something the model cannot do.
+    case badRequest(String)
+    case notFound(String)
+    case methodNotAllowed(String, allow: [String])
+    /// The benchmark endpoint is busy, or refuses to run beside traffic.
+    case conflict(String)
+    /// Larger than a limit (body, image, tensor, or one pass over the activation budget).
+    case tooLarge(String)
+    case unsupportedMediaType(String)
+    /// A memory budget is spent for now; retrying later can succeed.
+    case budgetExhausted(String)
+    case queueFull(Int)
+    case shuttingDown
+    case deadlineExceeded
+    /// The client went away; nobody reads the answer (counted as 499).
+    case cancelled
+    /// The backend failed while computing.
+    case backendFailure(String)
+    /// The model's outputs are not finite numbers (NaN or infinity): no valid answer exists.
+    case nonFiniteOutput(String)
+    /// Our own bug or broken configuration.
+    case internalError(String)
+
+    var status: Int {
+        switch self {
+        case .badRequest: 400
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .conflict: 409
+        case .tooLarge: 413
+        case .unsupportedMediaType: 415
+        case .cancelled: 499
+        case .backendFailure, .nonFiniteOutput, .internalError: 500
+        case .budgetExhausted, .queueFull, .shuttingDown: 503
+        case .deadlineExceeded: 504
+        }
+    }
+
+    var reason: String {
+        switch self {
+        case .badRequest, .notFound, .methodNotAllowed, .conflict: "bad_input"
+        case .tooLarge: "too_large"
+        case .unsupportedMediaType: "unsupported_media_type"
+        case .budgetExhausted: "memory_budget"
+        case .queueFull: "queue_full"
+        case .shuttingDown: "shutting_down"
+        case .deadlineExceeded: "deadline"
+        case .cancelled: "cancelled"
+        case .backendFailure: "backend_error"
+        case .nonFiniteOutput: "non_finite_output"
+        case .internalError: "internal_error"
+        }
+    }
+
+    var message: String {
+        switch self {
+        case let .badRequest(m), let .notFound(m), let .methodNotAllowed(m, _), let .conflict(m), let .tooLarge(m),
+             let .unsupportedMediaType(m), let .budgetExhausted(m), let .internalError(m):
+            m
+        case let .queueFull(n): "inference queue full (\(n) images); retry shortly"
+        case .shuttingDown: "server is shutting down"
+        case .deadlineExceeded: "deadline exceeded before the answer was ready"
+        case .cancelled: "client went away"
+        case let .backendFailure(m): "inference failed: \(m)"
+        case let .nonFiniteOutput(m): "the model produced non-finite outputs (\(m)); the input drives it out of float range"
+        }
+    }
+
+    var headers: [(name: String, value: String)] {
+        switch self {
+        case let .methodNotAllowed(_, allow): [("allow", allow.joined(separator: ", "))]
+        case .budgetExhausted, .queueFull, .shuttingDown: [("retry-after", "1")]
+        default: []
+        }
+    }
+
+    /// Any error a route meets, as what the client is told.
+    init(_ error: any Error) {
+        switch error {
+        case let e as ServingError: self = e
+        case let e as ImageError:
+            switch e {
+            case .unsupportedFormat, .unsupportedVariant: self = .unsupportedMediaType(e.description)
+            case .tooLarge: self = .tooLarge(e.description)
+            case .corrupt, .truncated: self = .badRequest(e.description)
+            case .outOfMemory: self = .budgetExhausted(e.description)
+            case .invalidParameters: self = .internalError(e.description)
+            }
+        case let e as InferenceFailure:
+            switch e {
+            case let .queueFull(n): self = .queueFull(n)
+            case .expired: self = .deadlineExceeded
+            case .cancelled: self = .cancelled
+            case .shuttingDown: self = .shuttingDown
+            case let .model(m): self = .backendFailure(m)
+            case let .overBudget(m): self = .tooLarge(m)
+            }
+        case let e as BundleError: self = .badRequest(e.description)
+        case let e as StrictJSON.SyntaxError: self = .badRequest(e.description)
+        default: self = .internalError("\(error)")
+        }
+    }
+}
