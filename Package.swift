@@ -85,7 +85,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            // The API's OpenAPI document, compiled into the binary (no bundle to find at run time).
+            resources: [.embedInCode("Resources/openapi.json")]
         ),
         .executableTarget(
             name: "fastvim",

@@ -4,8 +4,14 @@ public struct DecodeLimits: Sendable, Equatable, Codable {
     public var maxPixels: Int
     /// Each of width and height; stops 1 x 40M strips whose rows alone are huge.
     public var maxSide: Int
-    /// Progressive JPEGs can hold thousands of tiny scans that each cost a full pass.
+    /// Progressive JPEGs can hold thousands of tiny scans that each cost a full pass over
+    /// the image's coefficients, however few bytes they take: a hard cap, and, below it, a
+    /// scan budget that grows with the file (`jpegScans(forBytes:)`).
     public var maxJPEGScans: Int
+    /// Scans any JPEG may have: encoders write 10 (libjpeg's progression) to about 20.
+    public var baseJPEGScans = 32
+    /// Further scans per KiB of file: each scan should carry data worth its pass.
+    public var jpegScansPerKiB = 1
     /// Largest PNG ancillary chunk libpng may allocate, bytes.
     public var maxPNGChunkBytes: Int
     /// How many ancillary PNG chunks libpng may hold.
@@ -21,4 +27,10 @@ public struct DecodeLimits: Sendable, Equatable, Codable {
     }
 
     public static let `default` = DecodeLimits()
+
+    /// The scans a JPEG of `byteCount` bytes may hold: a 31 KB file claiming 8000 x 4900 with
+    /// hundreds of empty scans costs a few normal decodes, not seconds of CPU.
+    public func jpegScans(forBytes byteCount: Int) -> Int {
+        min(maxJPEGScans, baseJPEGScans + byteCount / 1024 * jpegScansPerKiB)
+    }
 }

@@ -90,7 +90,7 @@ private final class Session {
         var c = CImageCodecs_Limits()
         c.max_side = UInt32(clamping: limits.maxSide)
         c.max_pixels = UInt64(clamping: limits.maxPixels)
-        c.max_jpeg_scans = UInt32(clamping: max(1, limits.maxJPEGScans))
+        c.max_jpeg_scans = UInt32(clamping: max(1, limits.jpegScans(forBytes: bytes.count)))
         c.max_png_chunk = UInt32(clamping: limits.maxPNGChunkBytes)
         c.max_png_chunks = UInt32(clamping: limits.maxPNGChunks)
         // libjpeg keeps 2 bytes per pixel per component of coefficients for progressive files

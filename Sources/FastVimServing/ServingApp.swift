@@ -77,7 +77,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     func routeLabel(_ path: String) -> String {
         let parts = (try? RequestTarget(parsing: path))?.segments ?? path.split(separator: "/").map(String.init)
         switch parts.count {
-        case 1 where parts[0] == "metrics": return "/metrics"
+        case 1 where parts[0] == "metrics" || parts[0] == "openapi.json": return "/" + parts[0]
         case 2 where parts[0] == "v1": return "/v1/\(parts[1])"
         case 4 where parts[0] == "v1" && parts[1] == "models": return "/v1/models/{name}/\(parts[3])"
         default:
@@ -117,6 +117,10 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         switch parts.count {
         case 1 where parts[0] == "metrics":
             allow("/metrics", ["GET"]) { serveMetrics($0) }
+        case 1 where parts[0] == "openapi.json":
+            allow("/openapi.json", ["GET"]) {
+                $0.send(HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: PackageResources.openapi_json))
+            }
         case 2 where parts == ["v1", "benchmark"]:
             allow("/v1/benchmark", ["GET"]) { benchmark(request, $0) }
         case 2 where parts == ["v1", "models"]:

@@ -182,6 +182,26 @@ import TestSupport
         }
     }
 
+    /// The scan budget grows with the file: 98 single-coefficient scans in 4.8 KB (made by
+    /// `jpegtran -scans` from jpeg_progressive_420.jpg, the same pixels) are refused, while
+    /// the 10-scan original, and the same 98-scan file under a budget that admits it, decode
+    /// to identical pixels.
+    @Test func scansAreBudgetedBySize() throws {
+        let many = try ImageResources.bytes("jpeg_many_scans.jpg")
+        let normal = try ImageResources.bytes("jpeg_progressive_420.jpg")
+        #expect(DecodeLimits.default.jpegScans(forBytes: many.count) < 98)
+        let refused = Self.decodeError(many)
+        if case .tooLarge(_, _, let why)? = refused { #expect(why.contains("scans")) } else {
+            Issue.record("98 scans in \(many.count) bytes: got \(String(describing: refused))")
+        }
+        var generous = DecodeLimits.default
+        generous.jpegScansPerKiB = 100
+        let decoded = try ImageDecoder.decode(many, limits: generous)
+        #expect(decoded.pixels == (try ImageDecoder.decode(normal)).pixels)
+        // The fixture photos (all under the budget) still decode.
+        #expect(Self.decodeError(try Self.fixture("astronaut_progressive.jpg")) == nil)
+    }
+
     @Test func concurrentDecodesAreIndependent() async throws {
         let inputs = try ["coffee.jpg", "chelsea.png", "astronaut_progressive.jpg", "coffee_palette.png"].map(Self.fixture)
         let serial = try inputs.map { try ImagePipeline().run($0) }

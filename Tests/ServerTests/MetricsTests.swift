@@ -58,7 +58,7 @@ extension ServerTests {
                 #expect(Self.value(samples, "fastvim_requests_total", ["route": "/v1/classify", "code": "415"]) == 1)
                 #expect(Self.value(samples, "fastvim_requests_total", ["code": "404"]) == 1)
                 #expect(Self.value(samples, "fastvim_images_total", ["model": model]) == 3)
-                #expect(Self.value(samples, "fastvim_rejected_total", ["reason": "bad_input", "model": model]) == 1)
+                #expect(Self.value(samples, "fastvim_rejected_total", ["reason": "unsupported_media_type", "model": model]) == 1)
                 #expect(Self.value(samples, "fastvim_requests_total", ["route": "/v1/classify", "code": "413"]) == 1)
                 #expect(Self.value(samples, "fastvim_rejected_total", ["reason": "too_large", "model": model]) == 1)
                 #expect(Self.value(samples, "fastvim_batch_size_count", ["model": model]) ?? 0 >= 1)

@@ -81,17 +81,13 @@ struct OIPInferRequest {
     }
 
     private init(json: UnsafeBufferPointer<UInt8>, binary: UnsafeBufferPointer<UInt8>, limits: OIPInputLimits) throws(ServingError) {
-        let root: [String: JSONValue]
+        let parsed: JSONValue
         do {
-            guard let object = try StrictJSON.parse(json, deferring: ["data"]).object else {
-                throw ServingError.badRequest("the infer request must be a JSON object")
-            }
-            root = object
-        } catch let e as StrictJSON.SyntaxError {
-            throw .badRequest("the infer request is not valid JSON: \(e)")
+            parsed = try StrictJSON.parse(json, deferring: ["data"])
         } catch {
-            throw ServingError(error)
+            throw .badRequest("the infer request is not valid JSON: \(error)")
         }
+        guard let root = parsed.object else { throw .badRequest("the infer request must be a JSON object") }
         try Self.refuseUnknown(root, allowed: Self.topLevelFields, in: "the infer request")
         switch root["id"] {
         case nil: id = nil

@@ -1,4 +1,7 @@
+// The fuzz harnesses (fuzz/swift) compile this file together with FastVimHTTP's sources.
+#if canImport(FastVimHTTP)
 import FastVimHTTP
+#endif
 import Foundation
 
 /// What a classify/embed request carries: the raw body (content type ignored; the bytes
@@ -61,15 +64,13 @@ struct ImageUpload {
         let positions = rows * cols
         let usage = "mask must be a JSON list of kept token indices (integers from 0 to \(positions - 1)), "
             + "a list of \(positions) booleans, or a \(rows) x \(cols) boolean grid"
-        let items: [JSONValue]
+        let parsed: JSONValue
         do {
-            guard let list = try StrictJSON.parse(mask).array else { throw ServingError.badRequest(usage) }
-            items = list
-        } catch let e as StrictJSON.SyntaxError {
-            throw .badRequest("\(usage): \(e)")
+            parsed = try StrictJSON.parse(mask)
         } catch {
-            throw ServingError(error)
+            throw .badRequest("\(usage): \(error)")
         }
+        guard let items = parsed.array else { throw .badRequest(usage) }
         var ids: [Int] = []
         if !items.isEmpty, items.allSatisfy({ $0.array != nil }) {
             guard items.count == rows, items.allSatisfy({ $0.array?.count == cols }) else { throw .badRequest(usage) }
