@@ -250,6 +250,7 @@ final class Connection: EventHandler {
         guard !isClosed else { return }
         if unsentBytes == 0 { lastWriteProgress = Sys.now() }
         output.append(contentsOf: bytes)
+        server.unsent.add(bytes.count, ordering: .relaxed)
         flush()
     }
 
@@ -278,6 +279,7 @@ final class Connection: EventHandler {
                 written = result
                 outputOffset += written
                 lastWriteProgress = Sys.now()
+                server.unsent.subtract(written, ordering: .relaxed)
             } else if result == Int(CTLS_WANT_WRITE) || result == Int(CTLS_WANT_READ) {
                 break
             } else {
@@ -351,6 +353,9 @@ final class Connection: EventHandler {
         default: break
         }
         phase = .closed
+        server.unsent.subtract(unsentBytes, ordering: .relaxed)
+        output = []
+        outputOffset = 0
         if let tls {
             ctls_shutdown(tls)
             ctls_connection_free(tls)

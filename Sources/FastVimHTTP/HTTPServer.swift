@@ -18,6 +18,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 0
     private let inflight = InflightCounter()
+    /// Answer bytes queued on connections and not yet written, across all of them.
+    let unsent = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
     private var drainDeadline: UInt64?
     private let connectionCounts = Mutex<[String: Int]>([:])
@@ -65,6 +67,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// True from the moment shutdown begins: readiness must answer 503.
     public var isDraining: Bool { draining.load(ordering: .acquiring) }
     public var inflightRequests: Int { inflight.value.load(ordering: .relaxed) }
+    public var unsentResponseBytes: Int { unsent.load(ordering: .relaxed) }
     /// Open connections by protocol label (h2, h2c, http1, https1, handshake).
     public var connectionsByProtocol: [String: Int] { connectionCounts.withLock { $0 } }
 

@@ -145,8 +145,12 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         if let server {
             metrics.inflight(server.inflightRequests)
             metrics.connections(server.connectionsByProtocol)
+            metrics.budgets(bodyBytes: server.bodyBudget.bytesHeld, unsentBytes: server.unsentResponseBytes)
         }
-        for m in models { metrics.queueDepth(m.worker.depth, model: m.name) }
+        for m in models {
+            metrics.queueDepth(m.worker.depth, model: m.name)
+            metrics.queuedInput(m.worker.queuedBytes, model: m.name)
+        }
         r.send(HTTPResponse(status: 200, headers: [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
                             body: metrics.exposition()))
     }

@@ -8,7 +8,8 @@
 #       extension) and the token mask (Sources/FastVimServing/Protocol, Routes/ImageUpload).
 # Each harness is compiled by swiftc with -sanitize=fuzzer,address from the sources it
 # tests, which have no system-library dependencies, into fuzz/swift/<name>_fuzzer; its
-# corpus grows under fuzz/swift/corpus-<name>. Prints one summary line and exits non-zero
+# corpus starts from fuzz/swift/seeds-<name> (the input's first byte picks the parser) and
+# grows under fuzz/swift/corpus-<name>. Prints one summary line and exits non-zero
 # when libFuzzer fails or leaves a crash-/leak-/timeout-/oom- artifact.
 set -euo pipefail
 NAME="${1:?usage: run.sh http|oip [SECONDS]}"
@@ -22,7 +23,7 @@ case "$NAME" in
                  "$HTTP/URLQuery.swift" "$HTTP"/Multipart{FormData,Error,Part}.swift) ;;
   oip) SOURCES=("$HERE/OIPFuzzer.swift" "$SERVING/Protocol/StrictJSON.swift" "$SERVING/Protocol/OIPInferRequest.swift"
                 "$SERVING/Protocol/ServingError.swift" "$SERVING/Routes/ImageUpload.swift" "$HTTP/ClientFacingError.swift"
-                "$HTTP/HTTPRequest.swift" "$HTTP"/Multipart{FormData,Error,Part}.swift "$HTTP/HTTP1ParseError.swift"
+                "$HTTP/HTTPRequest.swift" "$HTTP/HTTPResponder.swift" "$HTTP"/Multipart{FormData,Error,Part}.swift "$HTTP/HTTP1ParseError.swift"
                 "$HTTP/HTTP1Parser.swift" "$HTTP/HTTP1Limits.swift" "$HTTP/HTTP1Event.swift" "$HTTP/HTTP1RequestHead.swift"
                 "$HTTP/Substring+OWS.swift") ;;
   *) echo "unknown harness $NAME (http or oip)" >&2; exit 2 ;;
@@ -31,8 +32,13 @@ BIN="$HERE/${NAME}_fuzzer"
 CORPUS="$HERE/corpus-$NAME"
 ARTIFACTS="$HERE/artifacts-$NAME"
 mkdir -p "$CORPUS" "$ARTIFACTS"
+cp -n "$HERE/seeds-$NAME"/* "$CORPUS/"
+rm -f "$BIN"
 echo "== build $NAME"
-swiftc -O -parse-as-library -sanitize=fuzzer,address -module-name "${NAME}_fuzz" "${SOURCES[@]}" -o "$BIN"
+# ld.gold prints ~150 harmless "Cannot export local symbol '__asan_..." warnings.
+swiftc -O -parse-as-library -sanitize=fuzzer,address -module-name "${NAME}_fuzz" "${SOURCES[@]}" -o "$BIN" 2>&1 \
+    | { grep -v "Cannot export local symbol" || true; }
+[ -x "$BIN" ] || { echo "== SUMMARY: harness=$NAME build failed" >&2; exit 2; }
 before=$(ls "$ARTIFACTS" | wc -l)
 echo "== fuzz $NAME for $SECONDS_TO_RUN s"
 set +e

@@ -13,6 +13,8 @@ public struct InferenceOutput: Sendable {
 
 public enum InferenceFailure: Error, Sendable, CustomStringConvertible {
     case queueFull(Int)
+    /// The input tensors already waiting fill `maxQueuedInputBytes`.
+    case queuedInputFull(Int)
     case expired
     case cancelled
     case shuttingDown
@@ -23,6 +25,7 @@ public enum InferenceFailure: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .queueFull(n): "inference queue full (\(n) waiting); retry shortly"
+        case let .queuedInputFull(n): "input tensors waiting for this model fill its budget (\(n) bytes, --max-queued-input-bytes); retry shortly"
         case .expired: "deadline exceeded before inference"
         case .cancelled: "client went away"
         case .shuttingDown: "server is shutting down"

@@ -76,6 +76,13 @@ public final class ModelWorker: @unchecked Sendable {
         return queuedImages
     }
 
+    /// Bytes of input tensors waiting in the queue.
+    public var queuedBytes: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queuedInputBytes
+    }
+
     /// Activation bytes of one pass over (images, height, width), worked out without allocating.
     public func activationBytes(images: Int, height: Int, width: Int) -> Int {
         Workspace.byteCount(bundle.model.architecture, batch: images, height: height, width: width)
@@ -95,14 +102,22 @@ public final class ModelWorker: @unchecked Sendable {
     public func submit(_ job: InferenceJob) throws(InferenceFailure) {
         try admit(images: job.images, height: job.height, width: job.width)
         let bytes = job.input.count * MemoryLayout<Float>.size
+        guard bytes <= settings.maxQueuedInputBytes else {
+            throw .overBudget("the input tensor alone (\(bytes >> 20) MiB) exceeds this model's queue budget "
+                + "(\(settings.maxQueuedInputBytes >> 20) MiB, --max-queued-input-bytes)")
+        }
         condition.lock()
         guard !stopping else {
             condition.unlock()
             throw .shuttingDown
         }
-        guard queuedImages + job.images <= settings.maxQueue, queuedInputBytes + bytes <= settings.maxQueuedInputBytes else {
+        guard queuedImages + job.images <= settings.maxQueue else {
             condition.unlock()
             throw .queueFull(settings.maxQueue)
+        }
+        guard queuedInputBytes + bytes <= settings.maxQueuedInputBytes else {
+            condition.unlock()
+            throw .queuedInputFull(settings.maxQueuedInputBytes)
         }
         queue.append(job)
         queuedImages += job.images

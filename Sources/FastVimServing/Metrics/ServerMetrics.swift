@@ -44,6 +44,17 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Activation buffers the model's batcher holds (host RAM, or GPU memory on a GPU).
+    /// The memory budgets' use: request bodies held, answers not yet sent (server-wide), and
+    /// input tensors waiting per model.
+    public func budgets(bodyBytes: Int, unsentBytes: Int) {
+        Gauge(label: "fastvim_buffered_body_bytes", factory: factory).record(bodyBytes)
+        Gauge(label: "fastvim_unsent_response_bytes", factory: factory).record(unsentBytes)
+    }
+
+    public func queuedInput(_ bytes: Int, model: String) {
+        Gauge(label: "fastvim_queued_input_bytes", dimensions: [("model", model)], factory: factory).record(bytes)
+    }
+
     public func activationMemory(_ bytes: Int, model: String) {
         Gauge(label: "fastvim_activation_memory_bytes", dimensions: [("model", model)], factory: factory).record(bytes)
     }

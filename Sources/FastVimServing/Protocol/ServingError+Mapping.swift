@@ -17,6 +17,7 @@ extension ServingError {
         case let e as InferenceFailure:
             switch e {
             case let .queueFull(n): self = .queueFull(n)
+            case .queuedInputFull: self = .budgetExhausted(e.description)
             case .expired: self = .deadlineExceeded
             case .cancelled: self = .cancelled
             case .shuttingDown: self = .shuttingDown

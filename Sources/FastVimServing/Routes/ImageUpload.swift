@@ -27,14 +27,21 @@ struct ImageUpload {
         } catch {
             throw .badRequest("malformed multipart body: \(error)")
         }
+        // Parts are read as strictly as OIP fields: each known name once, nothing else.
+        var seen: Set<String> = []
         for part in parts {
-            guard let name = part.name else { continue }
+            guard let name = part.name else { throw .badRequest("a multipart part has no name") }
+            guard seen.insert(name).inserted else { throw .badRequest("the multipart part \"\(name)\" appears twice") }
+            let digits = name.dropFirst("channel".count)
             if name == "image" {
                 image = part.body
             } else if name == "mask" {
                 mask = part.body
-            } else if name.hasPrefix("channel"), let index = Int(name.dropFirst("channel".count)), index >= 0, index < 64 {
+            } else if name.hasPrefix("channel"), !digits.isEmpty, digits.count <= 2, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                      let index = Int(digits), index < 64, digits == String(index) {
                 channels[index] = part.body
+            } else {
+                throw .badRequest("unknown multipart part \"\(name)\": parts are image, mask, and channel0 to channel63 for channel models")
             }
         }
         if image?.isEmpty == true { throw .badRequest("the image part is empty") }
