@@ -1,80 +1,128 @@
-import CoreMetrics
 import Foundation
-import Metrics
 import Prometheus
 
-/// Every metric the server exports, through swift-metrics with a Prometheus factory bound
-/// to this instance's own registry (no global bootstrap: several servers can coexist in tests).
+/// Every metric the server exports, each family with its HELP text (promtool requires it),
+/// registered on this instance's own Prometheus registry (no global bootstrap: several
+/// servers can coexist in tests).
 public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+
+    /// The families: name and HELP text, each declared once.
+    enum Family: String {
+        case requests = "fastvim_requests_total"
+        case requestDuration = "fastvim_request_duration_seconds"
+        case queueDuration = "fastvim_queue_duration_seconds"
+        case decodeDuration = "fastvim_decode_duration_seconds"
+        case inferenceDuration = "fastvim_inference_duration_seconds"
+        case batchSize = "fastvim_batch_size"
+        case images = "fastvim_images_total"
+        case queueDepth = "fastvim_queue_depth"
+        case bufferedBodies = "fastvim_buffered_body_bytes"
+        case unsentResponses = "fastvim_unsent_response_bytes"
+        case queuedInput = "fastvim_queued_input_bytes"
+        case activationMemory = "fastvim_activation_memory_bytes"
+        case inflight = "fastvim_inflight_requests"
+        case connections = "fastvim_http_connections"
+        case rejected = "fastvim_rejected_total"
+        case buildInfo = "fastvim_build_info"
+
+        var help: String {
+            switch self {
+            case .requests: "HTTP requests answered, by route and status code (499: the client left first)."
+            case .requestDuration: "Seconds from a request's arrival to its answer, by route."
+            case .queueDuration: "Seconds an inference job waited in its model's queue."
+            case .decodeDuration: "Seconds spent decoding and preprocessing one request's input, by model."
+            case .inferenceDuration: "Seconds of one batched forward pass, by model."
+            case .batchSize: "Images per batched forward pass, by model."
+            case .images: "Images run through the model."
+            case .queueDepth: "Images waiting in the model's queue."
+            case .bufferedBodies: "Request-body bytes held across all connections (budget --max-buffered-body-bytes)."
+            case .unsentResponses: "Answer bytes queued on connections and not yet written."
+            case .queuedInput: "Input-tensor bytes waiting in the model's queue (budget --max-queued-input-bytes)."
+            case .activationMemory: "Activation buffers the model's batcher holds: RAM, or GPU memory on a GPU (budget --max-activation-bytes)."
+            case .inflight: "Requests being processed."
+            case .connections: "Open connections by protocol."
+            case .rejected: "Requests refused or failed, by reason and model."
+            case .buildInfo: "Always 1: the server's version and the device it computes on."
+            }
+        }
+
+        var descriptor: MetricNameDescriptor { MetricNameDescriptor(metricName: rawValue, unitName: "", helpText: help) }
+    }
+
+    static let durationBuckets: [Duration] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+        .map { .nanoseconds(Int64($0 * 1e9)) }
 
     public init() {
         registry = PrometheusCollectorRegistry()
-        var f = PrometheusMetricsFactory(registry: registry)
-        let ms: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-        f.defaultDurationHistogramBuckets = ms.map { .nanoseconds(Int64($0 * 1e9)) }
-        f.valueHistogramBuckets["fastvim_batch_size"] = [1, 2, 4, 8, 16, 32, 64]
-        factory = f
     }
 
-    public func request(route: String, code: Int, seconds: Double) {
-        Counter(label: "fastvim_requests_total", dimensions: [("route", route), ("code", String(code))], factory: factory).increment()
-        Timer(label: "fastvim_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(Int64(seconds * 1e9))
+    private func counter(_ f: Family, _ labels: [(String, String)] = []) -> Counter {
+        registry.makeCounter(descriptor: f.descriptor, labels: labels)
     }
 
-    public func queue(seconds: Double, model: String) {
-        Timer(label: "fastvim_queue_duration_seconds", dimensions: [("model", model)], factory: factory).recordNanoseconds(Int64(seconds * 1e9))
+    private func gauge(_ f: Family, _ labels: [(String, String)] = []) -> Gauge {
+        registry.makeGauge(descriptor: f.descriptor, labels: labels)
     }
 
-    public func decode(seconds: Double) {
-        Timer(label: "fastvim_decode_duration_seconds", factory: factory).recordNanoseconds(Int64(seconds * 1e9))
+    private func seconds(_ f: Family, _ labels: [(String, String)], _ value: Double) {
+        registry.makeDurationHistogram(descriptor: f.descriptor, labels: labels, buckets: Self.durationBuckets)
+            .recordNanoseconds(Int64(value * 1e9))
     }
 
-    public func batch(size: Int, seconds: Double, model: String) {
-        Timer(label: "fastvim_inference_duration_seconds", dimensions: [("model", model)], factory: factory)
-            .recordNanoseconds(Int64(seconds * 1e9))
-        Recorder(label: "fastvim_batch_size", dimensions: [("model", model)], aggregate: true, factory: factory).record(size)
-        Counter(label: "fastvim_images_total", dimensions: [("model", model)], factory: factory).increment(by: size)
+    public func request(route: String, code: Int, seconds value: Double) {
+        counter(.requests, [("route", route), ("code", String(code))]).increment()
+        seconds(.requestDuration, [("route", route)], value)
+    }
+
+    public func queue(seconds value: Double, model: String) {
+        seconds(.queueDuration, [("model", model)], value)
+    }
+
+    public func decode(seconds value: Double, model: String) {
+        seconds(.decodeDuration, [("model", model)], value)
+    }
+
+    public func batch(size: Int, seconds value: Double, model: String) {
+        seconds(.inferenceDuration, [("model", model)], value)
+        registry.makeValueHistogram(descriptor: Family.batchSize.descriptor, labels: [("model", model)], buckets: [1, 2, 4, 8, 16, 32, 64])
+            .record(Double(size))
+        counter(.images, [("model", model)]).increment(by: Int64(size))
     }
 
     public func queueDepth(_ depth: Int, model: String) {
-        Gauge(label: "fastvim_queue_depth", dimensions: [("model", model)], factory: factory).record(depth)
+        gauge(.queueDepth, [("model", model)]).set(to: Double(depth))
     }
 
-    /// Activation buffers the model's batcher holds (host RAM, or GPU memory on a GPU).
-    /// The memory budgets' use: request bodies held, answers not yet sent (server-wide), and
-    /// input tensors waiting per model.
+    /// The memory budgets' use: request bodies held and answers not yet sent (server-wide).
     public func budgets(bodyBytes: Int, unsentBytes: Int) {
-        Gauge(label: "fastvim_buffered_body_bytes", factory: factory).record(bodyBytes)
-        Gauge(label: "fastvim_unsent_response_bytes", factory: factory).record(unsentBytes)
+        gauge(.bufferedBodies).set(to: Double(bodyBytes))
+        gauge(.unsentResponses).set(to: Double(unsentBytes))
     }
 
     public func queuedInput(_ bytes: Int, model: String) {
-        Gauge(label: "fastvim_queued_input_bytes", dimensions: [("model", model)], factory: factory).record(bytes)
+        gauge(.queuedInput, [("model", model)]).set(to: Double(bytes))
     }
 
+    /// Activation buffers the model's batcher holds (host RAM, or GPU memory on a GPU).
     public func activationMemory(_ bytes: Int, model: String) {
-        Gauge(label: "fastvim_activation_memory_bytes", dimensions: [("model", model)], factory: factory).record(bytes)
+        gauge(.activationMemory, [("model", model)]).set(to: Double(bytes))
     }
 
     public func inflight(_ n: Int) {
-        Gauge(label: "fastvim_inflight_requests", factory: factory).record(n)
+        gauge(.inflight).set(to: Double(n))
     }
 
     public func connections(_ byProtocol: [String: Int]) {
-        for (p, n) in byProtocol {
-            Gauge(label: "fastvim_http_connections", dimensions: [("protocol", p)], factory: factory).record(n)
-        }
+        for (p, n) in byProtocol { gauge(.connections, [("protocol", p)]).set(to: Double(n)) }
     }
 
     public func rejected(reason: String, model: String) {
-        Counter(label: "fastvim_rejected_total", dimensions: [("reason", reason), ("model", model)], factory: factory).increment()
+        counter(.rejected, [("reason", reason), ("model", model)]).increment()
     }
 
     public func buildInfo(version: String, device: String) {
-        Gauge(label: "fastvim_build_info", dimensions: [("version", version), ("device", device)], factory: factory).record(1)
+        gauge(.buildInfo, [("version", version), ("device", device)]).set(to: 1.0)
     }
 
     /// Prometheus text exposition format 0.0.4, with the standard process metrics appended.

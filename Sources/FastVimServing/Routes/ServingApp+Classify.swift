@@ -41,7 +41,7 @@ extension ServingApp {
                 return reject(r, model: model, error)
             }
             let decodeSeconds = Double(Clock.now() - decodeStart) / 1e9
-            metrics.decode(seconds: decodeSeconds)
+            metrics.decode(seconds: decodeSeconds, model: model.name)
             if upload.mask != nil {
                 return maskedEmbedding(upload, input: input, height: height, width: width, model: model, r, decodeSeconds: decodeSeconds)
             }

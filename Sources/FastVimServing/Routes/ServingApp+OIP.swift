@@ -120,7 +120,7 @@ extension ServingApp {
                 return reject(r, model: model, error)
             }
             let decodeSeconds = Double(Clock.now() - decodeStart) / 1e9
-            metrics.decode(seconds: decodeSeconds)
+            metrics.decode(seconds: decodeSeconds, model: model.name)
             let count = images
             let job = InferenceJob(images: images, height: height, width: width, input: input, deadline: deadline,
                                    isCancelled: { r.isFinished }) { [self] result in
