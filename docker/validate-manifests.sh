@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Validates docker/compose.yaml against the Compose Specification JSON schema and the
 # Kubernetes manifests in docker/k8s/ against the Kubernetes OpenAPI-derived JSON schemas
-# (strict: unknown fields are errors), plus the consistency checks of validate_manifests.py
-# (drain timing, probes, selectors, dashboard metrics, Dockerfile instructions).
+# (strict: unknown fields are errors), the KServe manifests in docker/kserve/ against KServe's CRD
+# schemas (docker/kserve/crds/, strict likewise), plus the consistency checks of validate_manifests.py
+# (drain timing, probes, selectors, dashboard metrics, Dockerfile instructions, the KServe runtime's
+# arguments, ports and annotations, docker/kserve/test-entrypoint.sh).
 #
 # Schemas come from PyPI packages, installed into a throwaway venv ($VALIDATE_VENV):
 #   kubernetes-validate 1.37.0  Kubernetes JSON schemas v1.25 ... v1.37 (checked: 1.29, 1.33, 1.37)

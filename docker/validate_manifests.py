@@ -1,12 +1,16 @@
-"""Schema and consistency checks for docker/compose.yaml, docker/k8s/*.yaml, the Grafana
+"""Schema and consistency checks for docker/compose.yaml, docker/k8s/*.yaml, the KServe
+manifests of docker/kserve/ (against KServe's own CRD schemas, docker/kserve/crds/), the Grafana
 dashboard, the Prometheus config and both Dockerfiles. Run through docker/validate-manifests.sh.
 Each check prints `ok` or `FAIL`; the exit status is the number of failures (0: all passed).
 Negative controls (a broken copy of each manifest must be rejected) prove the validators bite."""
 import copy
 import glob
 import importlib.metadata
+import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
 
 import jsonschema
@@ -112,6 +116,214 @@ ref = docs["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
 check(ref["kind"] == "Deployment" and ref["name"] == dep["metadata"]["name"], "k8s: the HPA scales the Deployment")
 check(any(m["type"] == "Resource" and m["resource"]["name"] == "cpu"
           for m in docs["HorizontalPodAutoscaler"]["spec"]["metrics"]), "k8s: the HPA scales on CPU")
+
+# --- KServe ---------------------------------------------------------------------------------
+# KServe's CRDs (docker/kserve/crds/, verbatim from kserve/kserve, see its README) carry an
+# OpenAPI v3 structural schema per served version. The API server prunes fields a schema does not
+# name, and kubectl (1.27+, --validate=strict by default) turns each into an error; so here an
+# object with `properties` accepts no other field unless it says x-kubernetes-preserve-unknown-fields
+# (or has additionalProperties). nullable, int32/int64 ranges and x-kubernetes-list-type
+# (map keys and set items unique) are enforced too; metadata is checked against the strict
+# Kubernetes ObjectMeta schema of kubernetes-validate. CEL rules (x-kubernetes-validations) are
+# not evaluated: these two CRDs have none (checked below).
+KSERVE_CRDS = {  # file -> git blob id at kserve/kserve aaac4e294dae2c7b1aa1886447793f3aa1c30912
+    "docker/kserve/crds/serving.kserve.io_clusterservingruntimes.yaml": "b31251fed81fb8839c7a34ea0ca02fc557dec32d",
+    "docker/kserve/crds/serving.kserve.io_inferenceservices.yaml": "1e37d05b7a741eb40b9eb01c378dc9dc80eab3d9",
+}
+# pkg/constants/constants.go: InferenceServiceProtocol values a runtime may list.
+KSERVE_PROTOCOLS = {"v1", "v2", "grpc-v1", "grpc-v2"}
+YAMLLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def openapi_to_jsonschema(node, cel):
+    out = {}
+    for k, v in node.items():
+        if k == "properties":
+            out[k] = {name: openapi_to_jsonschema(sub, cel) for name, sub in v.items()}
+        elif k in ("items", "not") or (k == "additionalProperties" and isinstance(v, dict)):
+            out[k] = openapi_to_jsonschema(v, cel)
+        elif k in ("anyOf", "allOf", "oneOf"):
+            out[k] = [openapi_to_jsonschema(sub, cel) for sub in v]
+        elif k == "x-kubernetes-validations":
+            cel.append(v)
+        elif k != "description":
+            out[k] = v
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if "properties" in node and "additionalProperties" not in node \
+            and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def k8s_list_type(validator, kind, instance, schema):
+    if not validator.is_type(instance, "array"):
+        return
+    if kind == "set":
+        for i, item in enumerate(instance):
+            if item in instance[:i]:
+                yield jsonschema.ValidationError(f"duplicate item {item!r} in a list of type set")
+    elif kind == "map":
+        keys = schema.get("x-kubernetes-list-map-keys", [])
+        props = schema.get("items", {}).get("properties", {})
+        seen = set()
+        for item in instance:
+            if isinstance(item, dict):
+                key = tuple(json.dumps(item.get(k, props.get(k, {}).get("default"))) for k in keys)
+                if key in seen:
+                    yield jsonschema.ValidationError(f"duplicate entry {dict(zip(keys, key))} in a list of type map")
+                seen.add(key)
+
+
+CRDValidator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"x-kubernetes-list-type": k8s_list_type})
+crd_formats = jsonschema.FormatChecker()
+crd_formats.checks("int32")(lambda v: not isinstance(v, int) or -2**31 <= v < 2**31)
+crd_formats.checks("int64")(lambda v: not isinstance(v, int) or -2**63 <= v < 2**63)
+
+
+def strip_refs(node):
+    if isinstance(node, dict):
+        return {} if "$ref" in node else {k: strip_refs(v) for k, v in node.items() if k not in ("$schema", "$id")}
+    return [strip_refs(v) for v in node] if isinstance(node, list) else node
+
+
+meta_path = os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema",
+                         f"v{K8S_VERSIONS[-1]}-local-strict", "objectmeta-meta-v1.json")
+object_meta = strip_refs(json.load(open(meta_path)))
+crd_validators = {}  # (apiVersion, kind) -> validator
+for path, blob in KSERVE_CRDS.items():
+    raw = open(path, "rb").read()
+    check(hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest() == blob, f"{path} is KServe's file (git blob {blob[:12]})")
+    crd = yaml.load(raw, Loader=YAMLLoader)
+    for v in crd["spec"]["versions"]:
+        if v.get("served"):
+            cel = []
+            schema = openapi_to_jsonschema(v["schema"]["openAPIV3Schema"], cel)
+            check(not cel, f"{crd['spec']['names']['kind']} {v['name']}: no CEL rules left unchecked")
+            schema["properties"]["metadata"] = object_meta
+            schema["required"] = sorted(set(schema.get("required", [])) | {"apiVersion", "kind", "metadata"})
+            CRDValidator.check_schema(schema)
+            crd_validators[(f"{crd['spec']['group']}/{v['name']}", crd["spec"]["names"]["kind"])] = \
+                CRDValidator(schema, format_checker=crd_formats)
+
+
+def crd_errors(doc):
+    v = crd_validators.get((doc.get("apiVersion"), doc.get("kind")))
+    if v is None:
+        return [f"no CRD serves {doc.get('kind')} {doc.get('apiVersion')}"]
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in sorted(v.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+
+
+kdocs = {}
+for path in sorted(glob.glob("docker/kserve/*.yaml")):
+    for doc in yaml.safe_load_all(open(path)):
+        if doc:
+            kdocs[doc["kind"]] = doc
+            errs = crd_errors(doc)
+            for e in errs[:20]:
+                print(f"   {e}")
+            check(not errs, f"{path} {doc['kind']} ({doc['apiVersion']}) valid against KServe's CRD schema (strict)")
+check({"ClusterServingRuntime", "InferenceService"} <= set(kdocs), "kserve: a ClusterServingRuntime and an InferenceService")
+rt, isvc = kdocs["ClusterServingRuntime"], kdocs["InferenceService"]
+
+
+def rejected(what, mutate, doc, expect):
+    """Negative control: the broken copy must fail, and for the intended reason."""
+    bad = copy.deepcopy(doc)
+    mutate(bad)
+    errs = crd_errors(bad)
+    check(any(expect in e for e in errs), f"negative control: {what} is rejected" + ("" if errs else " (it was accepted)"))
+
+
+def rt_container(d):
+    return d["spec"]["containers"][0]
+
+
+rejected("a ClusterServingRuntime without containers", lambda d: d["spec"].pop("containers"), rt,
+         "'containers' is a required property")
+rejected("a misspelt container field (readinesProbe)",
+         lambda d: rt_container(d).__setitem__("readinesProbe", rt_container(d).pop("readinessProbe")), rt,
+         "Additional properties are not allowed ('readinesProbe' was unexpected)")
+rejected("protocolVersions as a string, not a list", lambda d: d["spec"].__setitem__("protocolVersions", "v2"), rt,
+         "spec/protocolVersions: 'v2' is not of type 'array'")
+rejected("an unquoted port number in spec.annotations",
+         lambda d: d["spec"]["annotations"].__setitem__("prometheus.kserve.io/port", 8080), rt,
+         "8080 is not of type 'string'")
+rejected("a memory quantity that is not one (1GB)",
+         lambda d: rt_container(d)["resources"]["limits"].__setitem__("memory", "1GB"), rt, "does not match")
+rejected("the same containerPort twice (list-type map, protocol defaulted)",
+         lambda d: rt_container(d)["ports"].append({"containerPort": 8080, "name": "http"}), rt, "duplicate entry")
+rejected("a port number out of int32 range",
+         lambda d: rt_container(d)["ports"][0].__setitem__("containerPort", 2**31), rt, "is not a 'int32'")
+rejected("an unknown metadata field", lambda d: d["metadata"].__setitem__("label", {}), rt,
+         "('label' was unexpected)")
+rejected("an InferenceService with a misspelt field (storageURI)",
+         lambda d: d["spec"]["predictor"]["model"].__setitem__("storageURI", d["spec"]["predictor"]["model"].pop("storageUri")),
+         isvc, "('storageURI' was unexpected)")
+rejected("an InferenceService with minReplicas as a string",
+         lambda d: d["spec"]["predictor"].__setitem__("minReplicas", "1"), isvc, "'1' is not of type 'integer'")
+rejected("an InferenceService without a predictor", lambda d: d["spec"].pop("predictor"), isvc,
+         "'predictor' is a required property")
+rejected("a v1alpha1 InferenceService (not served)", lambda d: d.__setitem__("apiVersion", "serving.kserve.io/v1alpha1"),
+         isvc, "no CRD serves")
+
+# What the schemas cannot say: KServe's webhooks and controller, the image's entrypoint.
+rs, c = rt["spec"], rt_container(rt)
+pv = rs.get("protocolVersions", [])
+
+
+def protocols_known(spec):  # KServe matches them against its constants; an unknown one never matches
+    return bool(spec.get("protocolVersions")) and set(spec["protocolVersions"]) <= KSERVE_PROTOCOLS
+
+
+check(protocols_known(rs) and pv == ["v2"], f"kserve: the runtime speaks OIP v2 only (protocolVersions {pv})")
+check(not crd_errors({**rt, "spec": {**rs, "protocolVersions": ["v3"]}}) and not protocols_known({**rs, "protocolVersions": ["v3"]}),
+      "negative control: protocolVersions [v3] passes the CRD schema (any string) but not this check")
+formats = {f["name"]: f for f in rs["supportedModelFormats"]}
+check({"fastvim", "vim"} <= set(formats) and all(formats[n].get("autoSelect") for n in ("fastvim", "vim")),
+      "kserve: model formats fastvim and vim, autoSelect")
+check(all(f.get("autoSelect") or "priority" not in f for f in formats.values()),
+      "kserve: priority only with autoSelect (KServe's webhook)")
+check(len(rs["containers"]) == 1 and c["name"] == "kserve-container", "kserve: one container, named kserve-container")
+check(c["image"] == dep["spec"]["template"]["spec"]["containers"][0]["image"], "kserve: the same image as the Deployment")
+check("command" not in c, "kserve: no command, so the image's entrypoint translates the arguments")
+port = c["ports"][0]
+check(len(c["ports"]) == 1 and port.get("name") == "h2c" and port.get("protocol", "TCP") == "TCP",
+      "kserve: one container port, named h2c, TCP")
+want_args = ["--model_name={{.Name}}", "--model_dir=/mnt/models", f"--http_port={port['containerPort']}"]
+check(c.get("args") == want_args, f"kserve: args {want_args}")
+ann = rs.get("annotations", {})
+check(ann.get("prometheus.kserve.io/port") == str(port["containerPort"]) and ann.get("prometheus.kserve.io/path") == "/metrics"
+      and ann.get("serving.kserve.io/enable-prometheus-scraping") == "true",
+      "kserve: Prometheus annotations: the container's port, /metrics, scraping enabled")
+check(c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+      and c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+      and all(c[p]["httpGet"]["port"] == port["containerPort"] for p in ("readinessProbe", "livenessProbe")),
+      "kserve: readiness on /v2/health/ready, liveness on /v2/health/live, on the serving port (Knative requires it)")
+
+
+def quantity(q):
+    m = re.fullmatch(r"([0-9.]+)([KMGTE]i?)?", str(q))
+    return float(m.group(1)) * ({"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9,
+                                 "T": 1e12}.get(m.group(2), 1))
+
+
+res = c["resources"]
+check(quantity(res["limits"]["memory"]) <= 2**30 and res["requests"]["cpu"] == res["limits"]["cpu"],
+      f"kserve: memory limit {res['limits']['memory']} fits 1 GiB; CPU request = limit")
+m = isvc["spec"]["predictor"]["model"]
+check(m["runtime"] == rt["metadata"]["name"], f"kserve: the InferenceService runs on {rt['metadata']['name']}")
+check(m["modelFormat"]["name"] in formats, f"kserve: its model format {m['modelFormat']['name']} is the runtime's")
+check(m.get("protocolVersion", "v1") in pv, "kserve: its protocolVersion is one the runtime speaks (KServe's default is v1)")
+check(re.match(r"^(pvc|s3|gs|https?|hdfs|webhdfs|oci)://", m.get("storageUri", "")) is not None,
+      f"kserve: storageUri {m.get('storageUri')} has a scheme the storage initializer knows")
+check(re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", isvc["metadata"]["name"]) is not None,
+      "kserve: the InferenceService's name is a DNS-1035 label (KServe's rule; it is the model name)")
+t = subprocess.run(["bash", "docker/kserve/test-entrypoint.sh"], capture_output=True, text=True)
+if t.returncode:
+    print(t.stdout + t.stderr)
+check(t.returncode == 0, "kserve: docker/kserve/test-entrypoint.sh (the entrypoint translates the runtime's arguments)")
 
 # --- Dockerfiles ----------------------------------------------------------------------------
 for path in ["Dockerfile", "docker/Dockerfile.cuda"]:

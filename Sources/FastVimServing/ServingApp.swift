@@ -73,75 +73,46 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         }
     }
 
-    /// The metrics route label of a path (the same labels `handle` uses).
+    /// The metrics route label of a path: its route's pattern, or "unknown".
     func routeLabel(_ path: String) -> String {
         let parts = (try? RequestTarget(parsing: path))?.segments ?? path.split(separator: "/").map(String.init)
-        switch parts.count {
-        case 1 where parts[0] == "metrics" || parts[0] == "openapi.json": return "/" + parts[0]
-        case 2 where parts[0] == "v1": return "/v1/\(parts[1])"
-        case 4 where parts[0] == "v1" && parts[1] == "models": return "/v1/models/{name}/\(parts[3])"
-        default:
-            if parts.first == "v2" { return parts.last == "infer" ? "/v2/models/{m}/infer" : "/v2" }
-            return "unknown"
-        }
+        return Self.route(for: parts)?.0.pattern ?? "unknown"
     }
 
     func modelLabel(_ path: String) -> String {
-        let parts = path.split(separator: "/").map(String.init)
-        if parts.count >= 3, parts[1] == "models", model(named: parts[2]) != nil { return parts[2] }
+        let parts = (try? RequestTarget(parsing: path))?.segments ?? path.split(separator: "/").map(String.init)
+        if let (_, p) = Self.route(for: parts), let name = p["model"] ?? p["name"], let m = oipModel(named: name) ?? model(named: name).map({ OIPModel(served: $0, takesImages: false) }) {
+            return m.served.name
+        }
         return defaultModel.name
     }
 
     // MARK: - Routing
 
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        let parts = request.segments
-        let method = request.method
-        func reply(_ route: String) -> Reply {
-            // A client that leaves before its answer is counted as 499, nginx's convention.
-            let metrics = metrics, started = request.receivedAt
-            responder.onCancel { metrics.request(route: route, code: 499, seconds: Double(Clock.now() - started) / 1e9) }
-            return Reply(responder: responder, route: route, startedAt: request.receivedAt, metrics: metrics)
+        let matched = Self.route(for: request.segments)
+        let label = matched?.0.pattern ?? "unknown"
+        // A client that leaves before its answer is counted as 499, nginx's convention.
+        let metrics = metrics, started = request.receivedAt
+        responder.onCancel { metrics.request(route: label, code: 499, seconds: Double(Clock.now() - started) / 1e9) }
+        let r = Reply(responder: responder, route: label, startedAt: request.receivedAt, metrics: metrics,
+                      encoding: ContentCoding.accepted(request.header("accept-encoding")))
+        guard let (route, parameters) = matched else { return r.fail(.notFound("no route for \(request.path)")) }
+        let allowed = route.allowed
+        if request.method == "OPTIONS" {
+            return r.send(HTTPResponse(status: 204, headers: [("allow", allowed.joined(separator: ", "))]))
         }
-        func allow(_ route: String, _ methods: [String], _ body: (Reply) -> Void) {
-            let r = reply(route)
-            let allowed = (methods.contains("GET") ? methods + ["HEAD"] : methods) + ["OPTIONS"]
-            if method == "OPTIONS" {
-                return r.send(HTTPResponse(status: 204, headers: [("allow", allowed.joined(separator: ", "))]))
-            }
-            guard allowed.contains(method) else {
-                return r.fail(.methodNotAllowed("\(method) is not allowed on \(request.path)", allow: allowed))
-            }
-            body(r)
+        guard allowed.contains(request.method) else {
+            return r.fail(.methodNotAllowed("\(request.method) is not allowed on \(request.path)", allow: allowed))
         }
-        switch parts.count {
-        case 1 where parts[0] == "metrics":
-            allow("/metrics", ["GET"]) { serveMetrics($0) }
-        case 1 where parts[0] == "openapi.json":
-            allow("/openapi.json", ["GET"]) {
-                $0.send(HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: PackageResources.openapi_json))
-            }
-        case 2 where parts == ["v1", "benchmark"]:
-            allow("/v1/benchmark", ["GET"]) { benchmark(request, $0) }
-        case 2 where parts == ["v1", "models"]:
-            allow("/v1/models", ["GET"]) { $0.json(200, ["models": models.map(\.summary)]) }
-        case 2 where parts[0] == "v1" && (parts[1] == "classify" || parts[1] == "embed"):
-            allow("/v1/\(parts[1])", ["POST"]) { classify(request, $0, model: defaultModel, embed: parts[1] == "embed") }
-        case 4 where parts[0] == "v1" && parts[1] == "models" && (parts[3] == "classify" || parts[3] == "embed"):
-            allow("/v1/models/{name}/\(parts[3])", ["POST"]) { r in
-                guard let m = model(named: parts[2]) else { return r.fail(.notFound("no model named \(parts[2])")) }
-                classify(request, r, model: m, embed: parts[3] == "embed")
-            }
-        default:
-            if parts.first == "v2" {
-                routeOIP(request, parts: Array(parts.dropFirst()), reply: reply, allow: allow)
-            } else {
-                reply("unknown").fail(.notFound("no route for \(request.path)"))
-            }
-        }
+        route.handler(self, request, parameters, r)
     }
 
-    private func serveMetrics(_ r: Reply) {
+    func readiness(_ r: Reply) {
+        isReady ? r.json(200, ["ready": true]) : r.fail(.shuttingDown)
+    }
+
+    func serveMetrics(_ r: Reply) {
         if let server {
             metrics.inflight(server.inflightRequests)
             metrics.connections(server.connectionsByProtocol)
@@ -180,6 +151,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(wait, UInt64(Int.max))))) {
             guard !r.isFinished else { return }
             metrics.rejected(reason: ServingError.deadlineExceeded.reason, model: model.name)
+            model.worker.countFailure(reason: ServingError.deadlineExceeded.reason, nanoseconds: Clock.now() - r.startedAt)
             r.fail(.deadlineExceeded)
             model.worker.poke()
         }
@@ -192,7 +164,9 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         let failure = ServingError(error)
         switch failure {
         case .cancelled, .deadlineExceeded: break
-        default: metrics.rejected(reason: failure.reason, model: model.name)
+        default:
+            metrics.rejected(reason: failure.reason, model: model.name)
+            model.worker.countFailure(reason: failure.reason, nanoseconds: Clock.now() - r.startedAt)
         }
         r.fail(failure)
     }

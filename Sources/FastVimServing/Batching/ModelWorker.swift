@@ -11,6 +11,9 @@ public struct WorkerStatistics: Sendable {
     public var successNanoseconds: UInt64 = 0
     public var queueNanoseconds: UInt64 = 0
     public var computeNanoseconds: UInt64 = 0
+    /// Requests that failed, and how long they had taken; by the reason metrics count them under.
+    public var failureNanoseconds: UInt64 = 0
+    public var failuresByReason: [String: Int] = [:]
     public var lastInferenceMilliseconds: UInt64 = 0
 }
 
@@ -128,6 +131,15 @@ public final class ModelWorker: @unchecked Sendable {
         onQueueDepth?(depth)
     }
 
+    /// A request to this model that failed (a refusal, a deadline, a backend error).
+    public func countFailure(reason: String, nanoseconds: UInt64) {
+        statistics.withLock { s in
+            s.failures += 1
+            s.failureNanoseconds += nanoseconds
+            s.failuresByReason[reason, default: 0] += 1
+        }
+    }
+
     /// Wakes the worker so it drops cancelled jobs promptly.
     public func poke() {
         condition.lock()
@@ -195,7 +207,6 @@ public final class ModelWorker: @unchecked Sendable {
                     job.completion(.success(out))
                 }
             } catch {
-                statistics.withLock { $0.failures += batch.count }
                 for job in batch { job.completion(.failure(.model("\(error)"))) }
             }
         }

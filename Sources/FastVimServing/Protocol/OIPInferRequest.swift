@@ -38,6 +38,8 @@ struct OIPInferRequest {
         let name: OutputName
         /// The classification extension: the top k classes as "score:index[:label]" strings.
         let classification: Int?
+        /// The binary tensor extension for this output: nil when the request did not say.
+        var binary: Bool? = nil
     }
 
     enum Input {
@@ -50,6 +52,8 @@ struct OIPInferRequest {
     let id: String?
     let input: Input
     let outputs: [RequestedOutput]?
+    /// The request's `binary_data_output` parameter: every output in binary unless it says otherwise.
+    let binaryOutputs: Bool
 
     /// The images the request holds, and their height and width (0 for encoded images).
     var imageCount: Int {
@@ -94,7 +98,15 @@ struct OIPInferRequest {
         case let .string(s)?: id = s
         case let other?: throw .badRequest("\"id\" must be a string, not \(other.kind)")
         }
-        if let p = root["parameters"], p.object == nil { throw .badRequest("\"parameters\" must be an object") }
+        var binaryOutputs = false
+        if let p = root["parameters"] {
+            guard let params = p.object else { throw .badRequest("\"parameters\" must be an object") }
+            if let b = params["binary_data_output"] {
+                guard let flag = b.bool else { throw .badRequest("binary_data_output must be a boolean, not \(b.kind)") }
+                binaryOutputs = flag
+            }
+        }
+        self.binaryOutputs = binaryOutputs
         guard let inputs = root["inputs"]?.array else { throw .badRequest("\"inputs\" must be an array of tensors") }
         guard inputs.count == 1, let tensor = inputs[0].object else {
             throw .badRequest("infer takes exactly one input: an FP32/UINT8/UINT16 tensor [N, \(limits.channels), H, W] or BYTES images; got \(inputs.count)")
@@ -295,6 +307,7 @@ struct OIPInferRequest {
             }
             guard !outs.contains(where: { $0.name == name }) else { throw .badRequest("output \(raw) is requested twice") }
             var classification: Int?
+            var binary: Bool?
             if let p = o["parameters"] {
                 guard let params = p.object else { throw .badRequest("an output's \"parameters\" must be an object") }
                 if let c = params["classification"] {
@@ -304,9 +317,12 @@ struct OIPInferRequest {
                     guard name != .features else { throw .badRequest("classification applies to logits or probabilities, not features") }
                     classification = k
                 }
-                if let b = params["binary_data"], b.bool == nil { throw .badRequest("binary_data must be a boolean, not \(b.kind)") }
+                if let b = params["binary_data"] {
+                    guard let flag = b.bool else { throw .badRequest("binary_data must be a boolean, not \(b.kind)") }
+                    binary = flag
+                }
             }
-            outs.append(RequestedOutput(name: name, classification: classification))
+            outs.append(RequestedOutput(name: name, classification: classification, binary: binary))
         }
         return outs
     }

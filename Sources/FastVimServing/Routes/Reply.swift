@@ -7,17 +7,31 @@ struct Reply: Sendable {
     let route: String
     let startedAt: UInt64
     let metrics: ServerMetrics
+    /// What the client's Accept-Encoding lets us compress answers with.
+    var encoding: ContentCoding? = nil
 
     var isFinished: Bool { responder.isFinished }
 
     func send(_ response: HTTPResponse) {
         guard !responder.isFinished else { return }
         metrics.request(route: route, code: response.status, seconds: Double(Clock.now() - startedAt) / 1e9)
+        var response = response
+        // Compressed on the thread that answers (a worker or the decode pool), never the loop.
+        if let encoding, response.body.count >= 1024, !response.headers.contains(where: { $0.name == "content-encoding" }),
+           let packed = encoding.encode(response.body) {
+            response.body = packed
+            response.headers.append(("content-encoding", encoding.rawValue))
+            response.headers.append(("vary", "accept-encoding"))
+        }
         responder.respond(response)
     }
 
-    func json(_ status: Int, _ object: Any) {
+    func json(_ status: Int, _ object: [String: Any]) {
         send(Self.jsonResponse(status, object))
+    }
+
+    func jsonArray(_ status: Int, _ array: [Any]) {
+        send(Self.jsonResponse(status, array))
     }
 
     /// The error's own status, headers and message; a vanished client gets nothing (nobody listens).

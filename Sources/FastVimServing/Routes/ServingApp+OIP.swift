@@ -3,74 +3,71 @@ import FastVimHTTP
 import FastVimImages
 import Foundation
 
-/// Open Inference Protocol v2 (KServe / Triton): health, metadata, and `infer` taking an
-/// FP32 tensor [N, 3, H, W] or BYTES-encoded images, in JSON or with the binary extension.
+/// A model as OIP clients see it. Triton's tools send data for every input a model lists
+/// (perf_analyzer does), so each way of calling is its own model with one required input:
+/// the tensor form under the model's own name (input `input`, FP32 [N, C, H, W]; UINT8 and
+/// UINT16 also taken, and BYTES images for clients written before the split), and, for RGB
+/// models, the encoded-image form under `<name>_image` (input `image`, BYTES [N, 1]).
+struct OIPModel {
+    let served: ServedModel
+    let takesImages: Bool
+
+    static let imageSuffix = "_image"
+    var name: String { takesImages ? served.name + Self.imageSuffix : served.name }
+}
+
+/// Open Inference Protocol v2 (KServe / Triton): metadata, configuration, statistics, the
+/// repository index, and `infer` taking tensors or encoded images, in JSON or with the
+/// binary extension, answering in either.
 extension ServingApp {
     static let serverVersion = "0.1.0"
 
-    func routeOIP(_ request: HTTPRequest, parts: [String], reply: (String) -> Reply,
-                  allow: (String, [String], (Reply) -> Void) -> Void) {
-        switch parts.count {
-        case 0:
-            allow("/v2", ["GET"]) {
-                $0.json(200, ["name": "fastvim-serve", "version": Self.serverVersion,
-                              "extensions": ["classification", "binary_tensor_data", "statistics"]])
-            }
-        case 2 where parts == ["health", "live"]:
-            allow("/v2/health/live", ["GET"]) { $0.json(200, ["live": true]) }
-        case 2 where parts == ["health", "ready"]:
-            allow("/v2/health/ready", ["GET"]) { [self] r in
-                isReady ? r.json(200, ["ready": true]) : r.json(503, ["ready": false, "error": "server is shutting down"])
-            }
-        default:
-            guard parts.count >= 2, parts[0] == "models" else { return reply("unknown").fail(.notFound("no route for \(request.path)")) }
-            var rest = Array(parts.dropFirst(2))
-            if rest.count >= 2, rest[0] == "versions" {
-                guard rest[1] == "1" else { return reply("/v2/models/{m}").fail(.notFound("model \(parts[1]) has only version 1")) }
-                rest.removeFirst(2)
-            }
-            guard let model = model(named: parts[1]) else { return reply("/v2/models/{m}").fail(.notFound("no model named \(parts[1])")) }
-            switch rest {
-            case []:
-                allow("/v2/models/{m}", ["GET"]) { $0.json(200, metadata(model)) }
-            case ["stats"]:
-                allow("/v2/models/{m}/stats", ["GET"]) { $0.json(200, ["model_stats": [statistics(model)]]) }
-            case ["ready"]:
-                allow("/v2/models/{m}/ready", ["GET"]) { [self] r in
-                    r.json(isReady ? 200 : 503, ["name": model.name, "ready": isReady])
-                }
-            case ["infer"]:
-                allow("/v2/models/{m}/infer", ["POST"]) { infer(request, $0, model: model) }
-            default:
-                reply("unknown").fail(.notFound("no route for \(request.path)"))
-            }
-        }
+    static var serverMetadata: [String: Any] { [
+        "name": "fastvim-serve", "version": serverVersion,
+        "extensions": ["classification", "binary_tensor_data", "statistics", "model_configuration", "model_repository"],
+    ] }
+
+    /// Every OIP model name the server answers to.
+    var oipModels: [OIPModel] {
+        models.flatMap { m in [OIPModel(served: m, takesImages: false)] + (m.bundle.acceptsImages ? [OIPModel(served: m, takesImages: true)] : []) }
     }
 
-    /// The OIP statistics extension, from the batcher's counters.
-    func statistics(_ model: ServedModel) -> [String: Any] {
-        let s = model.worker.statistics.withLock { $0 }
+    func oipModel(named name: String) -> OIPModel? { oipModels.first { $0.name == name } }
+
+    /// The model a route names, with version 1 (the only one) when it names a version.
+    func withOIPModel(_ parameters: [String: String], _ r: Reply, _ body: (OIPModel) -> Void) {
+        let name = parameters["model"] ?? ""
+        guard let model = oipModel(named: name) else { return r.fail(.notFound("no model named \(name)")) }
+        if let version = parameters["version"], version != "1" {
+            return r.fail(.notFound("model \(name) has only version 1"))
+        }
+        body(model)
+    }
+
+    /// The OIP statistics extension, from the batcher's counters (both forms of a model share them).
+    func statistics(_ model: OIPModel) -> [String: Any] {
+        let s = model.served.worker.statistics.withLock { $0 }
         func entry(_ count: Int, _ ns: UInt64) -> [String: Any] { ["count": count, "ns": ns] }
         return [
             "name": model.name, "version": "1", "last_inference": s.lastInferenceMilliseconds,
             "inference_count": s.inferences, "execution_count": s.executions,
             "inference_stats": [
-                "success": entry(s.successes, s.successNanoseconds), "fail": entry(s.failures, 0),
+                "success": entry(s.successes, s.successNanoseconds), "fail": entry(s.failures, s.failureNanoseconds),
                 "queue": entry(s.successes, s.queueNanoseconds), "compute_input": entry(s.executions, 0),
                 "compute_infer": entry(s.executions, s.computeNanoseconds), "compute_output": entry(s.executions, 0),
             ],
+            "fail_by_reason": s.failuresByReason,
         ]
     }
 
-    func metadata(_ model: ServedModel) -> [String: Any] {
-        let a = model.bundle.model.architecture
+    func metadata(_ model: OIPModel) -> [String: Any] {
+        let a = model.served.bundle.model.architecture
+        let input: [String: Any] = model.takesImages
+            ? ["name": "image", "datatype": "BYTES", "shape": [-1, 1]]
+            : ["name": "input", "datatype": "FP32", "shape": [-1, a.inChannels, -1, -1]]
         return [
             "name": model.name, "versions": ["1"], "platform": "fastvim_\(a.family.rawValue)",
-            "inputs": [
-                ["name": "input", "datatype": "FP32", "shape": [-1, a.inChannels, -1, -1],
-                 "parameters": ["also_accepts": ["UINT8", "UINT16"]]],
-                ["name": "image", "datatype": "BYTES", "shape": [-1]],
-            ],
+            "inputs": [input],
             "outputs": [
                 ["name": "logits", "datatype": "FP32", "shape": [-1, a.numClasses]],
                 ["name": "probabilities", "datatype": "FP32", "shape": [-1, a.numClasses]],
@@ -79,7 +76,56 @@ extension ServingApp {
         ]
     }
 
-    private func infer(_ request: HTTPRequest, _ r: Reply, model: ServedModel) {
+    /// Triton's model configuration: what perf_analyzer and tritonclient read to shape requests.
+    func configuration(_ model: OIPModel) -> [String: Any] {
+        let a = model.served.bundle.model.architecture
+        let settings = model.served.worker.settings
+        let input: [String: Any] = model.takesImages
+            ? ["name": "image", "data_type": "TYPE_STRING", "dims": [1]]
+            : ["name": "input", "data_type": "TYPE_FP32", "format": "FORMAT_NCHW", "dims": [a.inChannels, -1, -1]]
+        let gpu = model.served.bundle.backend.name.hasPrefix("cuda")
+        return [
+            "name": model.name, "platform": "fastvim_\(a.family.rawValue)", "backend": "fastvim",
+            "version_policy": ["latest": ["num_versions": 1]],
+            "max_batch_size": settings.maxBatch,
+            "input": [input],
+            "output": [
+                ["name": "logits", "data_type": "TYPE_FP32", "dims": [a.numClasses]],
+                ["name": "probabilities", "data_type": "TYPE_FP32", "dims": [a.numClasses]],
+                ["name": "features", "data_type": "TYPE_FP32", "dims": [a.embedDim]],
+            ],
+            "dynamic_batching": [
+                "preferred_batch_size": [settings.maxBatch],
+                "max_queue_delay_microseconds": Int(settings.maxQueueDelaySeconds * 1e6),
+                "default_queue_policy": ["max_queue_size": settings.maxQueue],
+            ],
+            "instance_group": [["name": model.name, "kind": gpu ? "KIND_GPU" : "KIND_CPU", "count": 1]],
+        ]
+    }
+
+    /// The repository extension's index: every model name, version 1, ready.
+    func repositoryIndex(_ request: HTTPRequest, _ r: Reply) {
+        if !request.body.isEmpty {
+            guard let body = try? StrictJSON.parse(request.body).object, body.keys.allSatisfy({ $0 == "ready" }),
+                  body["ready"].map({ $0.bool != nil }) ?? true
+            else { return r.fail(.badRequest("the index request takes an optional {\"ready\": boolean}")) }
+        }
+        let state = isReady ? "READY" : "UNAVAILABLE"
+        r.jsonArray(200, oipModels.map { ["name": $0.name, "version": "1", "state": state] })
+    }
+
+    /// SageMaker's POST /invocations: an OIP JSON request, or an image, for the default model.
+    func invocations(_ request: HTTPRequest, _ r: Reply) {
+        let type = request.header("content-type")?.lowercased() ?? ""
+        if type.hasPrefix("application/json") || request.header("inference-header-content-length") != nil {
+            infer(request, r, model: OIPModel(served: defaultModel, takesImages: false))
+        } else {
+            classify(request, r, model: defaultModel, embed: false)
+        }
+    }
+
+    func infer(_ request: HTTPRequest, _ r: Reply, model view: OIPModel) {
+        let model = view.served
         let deadline: UInt64?
         do {
             deadline = try self.deadline(for: request)
@@ -96,8 +142,15 @@ extension ServingApp {
             var images = 0, height = 0, width = 0
             var input: [Float] = []
             do {
-                parsed = try OIPInferRequest(body: request.body, headerLength: request.header("inference-header-content-length"),
+                var body = request.body
+                if let coding = try ContentCoding.of(request.header("content-encoding")) {
+                    body = try coding.decode(body, limit: server?.configuration.maxBodyBytes ?? 16 << 20)
+                }
+                parsed = try OIPInferRequest(body: body, headerLength: request.header("inference-header-content-length"),
                                              limits: inputLimits(model))
+                if view.takesImages, case .tensor = parsed.input {
+                    throw ServingError.badRequest("model \(view.name) takes BYTES images (input \"image\"); send tensors to \(model.name)")
+                }
                 switch parsed.input {
                 case let .tensor(values, shape, scaled):
                     (images, height, width, input) = (shape[0], shape[2], shape[3], values)
@@ -129,7 +182,7 @@ extension ServingApp {
                     metrics.queue(seconds: Double(out.queueNanoseconds) / 1e9, model: model.name)
                     do {
                         try out.checkFinite()
-                        r.json(200, parsed.response(model: model, output: out, images: count))
+                        r.send(parsed.response(model: view, output: out, images: count))
                     } catch {
                         reject(r, model: model, error)
                     }
@@ -156,38 +209,74 @@ extension ServingApp {
 }
 
 extension OIPInferRequest {
-    func response(model: ServedModel, output: InferenceOutput, images: Int) -> [String: Any] {
-        let classes = model.bundle.model.architecture.numClasses
-        let d = model.bundle.model.architecture.embedDim
+    /// One output tensor of the answer: FP32 values or BYTES strings.
+    enum OutputData {
+        case floats([Float])
+        case strings([String])
+    }
+
+    /// The answer: JSON, or the binary extension (a JSON header, then each binary output's
+    /// bytes: FP32 little-endian, BYTES as 4-byte little-endian lengths and contents) when
+    /// an output asks for binary data or the request set `binary_data_output`.
+    func response(model view: OIPModel, output: InferenceOutput, images: Int) -> HTTPResponse {
+        let bundle = view.served.bundle
+        let classes = bundle.model.architecture.numClasses
+        let d = bundle.model.architecture.embedDim
         let wanted = outputs ?? [RequestedOutput(name: .logits, classification: nil), RequestedOutput(name: .probabilities, classification: nil)]
         var results: [[String: Any]] = []
+        var binary: [UInt8] = []
         for o in wanted {
+            var entry: [String: Any] = ["name": o.name.rawValue]
+            let data: OutputData
             if let k = o.classification, classes > 0 {
-                var data: [String] = []
+                var strings: [String] = []
                 for i in 0 ..< images {
                     let row = output.logits[i * classes ..< (i + 1) * classes]
-                    for c in Ranking.topK(row, k: min(k, classes), labels: model.bundle.labels) {
+                    for c in Ranking.topK(row, k: min(k, classes), labels: bundle.labels) {
                         let score = o.name == .logits ? Double(row[row.startIndex + c.index]) : c.probability
-                        data.append("\(score):\(c.index)" + (model.bundle.labels != nil ? ":\(c.label)" : ""))
+                        strings.append("\(score):\(c.index)" + (bundle.labels != nil ? ":\(c.label)" : ""))
                     }
                 }
-                results.append(["name": o.name.rawValue, "datatype": "BYTES", "shape": [images, min(k, classes)], "data": data])
-                continue
+                (entry["datatype"], entry["shape"], data) = ("BYTES", [images, min(k, classes)], .strings(strings))
+            } else {
+                switch o.name {
+                case .features:
+                    (entry["datatype"], entry["shape"], data) = ("FP32", [images, d], .floats(output.features))
+                case .probabilities:
+                    var p: [Float] = []
+                    for i in 0 ..< images { p += Ranking.softmax(output.logits[i * classes ..< (i + 1) * classes]).map(Float.init) }
+                    (entry["datatype"], entry["shape"], data) = ("FP32", [images, classes], .floats(p))
+                case .logits:
+                    (entry["datatype"], entry["shape"], data) = ("FP32", [images, classes], .floats(output.logits))
+                }
             }
-            switch o.name {
-            case .features:
-                results.append(["name": "features", "datatype": "FP32", "shape": [images, d], "data": output.features.map(Double.init)])
-            case .probabilities:
-                var p: [Double] = []
-                for i in 0 ..< images { p += Ranking.softmax(output.logits[i * classes ..< (i + 1) * classes]) }
-                results.append(["name": "probabilities", "datatype": "FP32", "shape": [images, classes], "data": p])
-            case .logits:
-                results.append(["name": "logits", "datatype": "FP32", "shape": [images, classes], "data": output.logits.map(Double.init)])
+            if o.binary ?? binaryOutputs {
+                let start = binary.count
+                switch data {
+                case let .floats(values):
+                    for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { binary += $0 } }
+                case let .strings(values):
+                    for v in values {
+                        withUnsafeBytes(of: UInt32(v.utf8.count).littleEndian) { binary += $0 }
+                        binary += Array(v.utf8)
+                    }
+                }
+                entry["parameters"] = ["binary_data_size": binary.count - start]
+            } else {
+                switch data {
+                case let .floats(values): entry["data"] = values.map(Double.init)
+                case let .strings(values): entry["data"] = values
+                }
             }
+            results.append(entry)
         }
-        var body: [String: Any] = ["model_name": model.name, "model_version": "1", "outputs": results]
+        var body: [String: Any] = ["model_name": view.name, "model_version": "1", "outputs": results]
         if let id { body["id"] = id }
-        return body
+        var response = Reply.jsonResponse(200, body)
+        guard !binary.isEmpty, response.status == 200 else { return response }
+        response.headers = [("content-type", "application/octet-stream"), ("inference-header-content-length", String(response.body.count))]
+        response.body += binary
+        return response
     }
 }
 

@@ -1,0 +1,104 @@
+import FastVimHTTP
+
+/// One route, declared once: its path pattern (which is also its metrics label and its path
+/// in the OpenAPI document), its methods, and its handler. Routing, 405 with `Allow`,
+/// OPTIONS and metrics labels all read the same table.
+struct Route {
+    enum Segment: Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    let pattern: String
+    let segments: [Segment]
+    /// As declared; GET implies HEAD, and every route answers OPTIONS.
+    let methods: [String]
+    let handler: @Sendable (ServingApp, HTTPRequest, [String: String], Reply) -> Void
+
+    init(_ methods: [String], _ pattern: String, _ handler: @escaping @Sendable (ServingApp, HTTPRequest, [String: String], Reply) -> Void) {
+        self.pattern = pattern
+        self.methods = methods
+        self.handler = handler
+        segments = pattern.split(separator: "/").map { s in
+            s.hasPrefix("{") && s.hasSuffix("}") ? .parameter(String(s.dropFirst().dropLast())) : .literal(String(s))
+        }
+    }
+
+    var allowed: [String] { (methods.contains("GET") ? methods + ["HEAD"] : methods) + ["OPTIONS"] }
+
+    /// The path parameters when `path` matches this pattern.
+    func match(_ path: [String]) -> [String: String]? {
+        guard path.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (segment, part) in zip(segments, path) {
+            switch segment {
+            case let .literal(text): if text != part { return nil }
+            case let .parameter(name): parameters[name] = part
+            }
+        }
+        return parameters
+    }
+
+    var literalCount: Int { segments.filter { if case .literal = $0 { true } else { false } }.count }
+}
+
+extension ServingApp {
+    /// Every route of the server. OIP model routes come in two forms, with and without
+    /// `/versions/{version}`.
+    static let routes: [Route] = {
+        var table: [Route] = [
+            Route(["GET"], "/metrics") { app, _, _, r in app.serveMetrics(r) },
+            Route(["GET"], "/openapi.json") { _, _, _, r in
+                r.send(HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: PackageResources.openapi_json))
+            },
+            Route(["GET"], "/v1/benchmark") { app, request, _, r in app.benchmark(request, r) },
+            Route(["GET"], "/v1/models") { app, _, _, r in r.json(200, ["models": app.models.map(\.summary)]) },
+            Route(["POST"], "/v1/classify") { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: false) },
+            Route(["POST"], "/v1/embed") { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: true) },
+            Route(["POST"], "/v1/models/{name}/classify") { app, request, p, r in
+                app.withModel(p["name"], r) { app.classify(request, r, model: $0, embed: false) }
+            },
+            Route(["POST"], "/v1/models/{name}/embed") { app, request, p, r in
+                app.withModel(p["name"], r) { app.classify(request, r, model: $0, embed: true) }
+            },
+            Route(["GET"], "/v2") { _, _, _, r in r.json(200, ServingApp.serverMetadata) },
+            Route(["GET"], "/v2/health/live") { _, _, _, r in r.json(200, ["live": true]) },
+            Route(["GET"], "/v2/health/ready") { app, _, _, r in app.readiness(r) },
+            Route(["GET"], "/v2/models/stats") { app, _, _, r in r.json(200, ["model_stats": app.oipModels.map(app.statistics)]) },
+            Route(["POST"], "/v2/repository/index") { app, request, _, r in app.repositoryIndex(request, r) },
+            // SageMaker's container contract, on the same port.
+            Route(["GET"], "/ping") { app, _, _, r in app.readiness(r) },
+            Route(["POST"], "/invocations") { app, request, _, r in app.invocations(request, r) },
+        ]
+        for prefix in ["/v2/models/{model}", "/v2/models/{model}/versions/{version}"] {
+            table += [
+                Route(["GET"], prefix) { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.metadata($0)) } },
+                Route(["GET"], prefix + "/ready") { app, _, p, r in
+                    app.withOIPModel(p, r) { m in r.json(app.isReady ? 200 : 503, ["name": m.name, "ready": app.isReady]) }
+                },
+                Route(["GET"], prefix + "/config") { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.configuration($0)) } },
+                Route(["GET"], prefix + "/stats") { app, _, p, r in
+                    app.withOIPModel(p, r) { r.json(200, ["model_stats": [app.statistics($0)]]) }
+                },
+                Route(["POST"], prefix + "/infer") { app, request, p, r in app.withOIPModel(p, r) { app.infer(request, r, model: $0) } },
+            ]
+        }
+        return table
+    }()
+
+    /// The route a path belongs to: the one with the most literal segments among those
+    /// that match (`/v2/models/stats` before `/v2/models/{model}`).
+    static func route(for segments: [String]) -> (Route, [String: String])? {
+        var best: (Route, [String: String])?
+        for route in routes {
+            guard let parameters = route.match(segments) else { continue }
+            if best == nil || route.literalCount > best!.0.literalCount { best = (route, parameters) }
+        }
+        return best
+    }
+
+    func withModel(_ name: String?, _ r: Reply, _ body: (ServedModel) -> Void) {
+        guard let name, let m = model(named: name) else { return r.fail(.notFound("no model named \(name ?? "")")) }
+        body(m)
+    }
+}
