@@ -96,8 +96,11 @@ extension ServerTests {
                     #expect(json["name"] as? String == "small")
                     let outputs = try #require(json["outputs"] as? [[String: Any]])
                     #expect(outputs.first { $0["name"] as? String == "logits" }?["shape"] as? [Int] == [-1, 10])
-                    #expect((json["inputs"] as? [[String: Any]])?.count == 2)
+                    // One required input per model name: tensors here, encoded images under small_image.
+                    #expect((json["inputs"] as? [[String: Any]])?.map { $0["name"] as? String } == ["input"])
                 }
+                let images = try curl([s.base + "/v2/models/small_image"]).json()
+                #expect((images["inputs"] as? [[String: Any]])?.first?["datatype"] as? String == "BYTES")
                 #expect(try curl([s.base + "/v2/models/nope"]).status == 404)
                 #expect(try curl([s.base + "/v2/models/small/versions/2"]).status == 404)
 
