@@ -63,12 +63,14 @@ struct OIPInferRequest {
         }
     }
 
-    static let topLevelFields: Set<String> = ["id", "parameters", "inputs", "outputs"]
+    /// `model_name`/`model_version` are not in the request schema, but KServe's client sends
+    /// them: accepted when they name the model of the path.
+    static let topLevelFields: Set<String> = ["id", "parameters", "inputs", "outputs", "model_name", "model_version"]
     static let tensorFields: Set<String> = ["name", "shape", "datatype", "parameters", "data"]
     static let outputFields: Set<String> = ["name", "parameters"]
 
     /// `headerLength`: the `inference-header-content-length` header of the binary extension.
-    init(body: [UInt8], headerLength: String?, limits: OIPInputLimits) throws(ServingError) {
+    init(body: [UInt8], headerLength: String?, limits: OIPInputLimits, modelName: String? = nil) throws(ServingError) {
         var jsonEnd = body.count
         if let headerLength {
             guard !headerLength.isEmpty, headerLength.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), headerLength.utf8.count <= 12,
@@ -79,12 +81,13 @@ struct OIPInferRequest {
         let request = try body.withUnsafeBufferPointer { (all) throws(ServingError) -> Self in
             let json = UnsafeBufferPointer(rebasing: all[0 ..< jsonEnd])
             let binary = UnsafeBufferPointer(rebasing: all[jsonEnd...])
-            return try Self(json: json, binary: binary, limits: limits)
+            return try Self(json: json, binary: binary, limits: limits, modelName: modelName)
         }
         self = request
     }
 
-    private init(json: UnsafeBufferPointer<UInt8>, binary: UnsafeBufferPointer<UInt8>, limits: OIPInputLimits) throws(ServingError) {
+    private init(json: UnsafeBufferPointer<UInt8>, binary: UnsafeBufferPointer<UInt8>, limits: OIPInputLimits,
+                 modelName: String?) throws(ServingError) {
         let parsed: JSONValue
         do {
             parsed = try StrictJSON.parse(json, deferring: ["data"])
@@ -93,6 +96,14 @@ struct OIPInferRequest {
         }
         guard let root = parsed.object else { throw .badRequest("the infer request must be a JSON object") }
         try Self.refuseUnknown(root, allowed: Self.topLevelFields, in: "the infer request")
+        if let named = root["model_name"] {
+            guard let name = named.string, modelName == nil || name == modelName else {
+                throw .badRequest("model_name \(named.string ?? named.kind) does not name the model of the path (\(modelName ?? "?"))")
+            }
+        }
+        if let version = root["model_version"], version.string.map({ $0 == "1" || $0.isEmpty }) != true {
+            throw .badRequest("model_version must be \"1\", the only version")
+        }
         switch root["id"] {
         case nil: id = nil
         case let .string(s)?: id = s

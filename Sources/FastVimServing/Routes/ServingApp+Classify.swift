@@ -110,6 +110,9 @@ extension ServingApp {
             } catch {
                 throw ServingError.backendFailure("\(error)")
             }
+            // Masked passes skip the batcher (no queue), but count as inference like any other.
+            metrics.batch(size: 1, seconds: Double(Clock.now() - start) / 1e9, model: model.name)
+            metrics.queue(seconds: 0, model: model.name)
             if let bad = latent.firstIndex(where: { !$0.isFinite }) {
                 throw ServingError.nonFiniteOutput("latent value \(bad) is \(latent[bad])")
             }

@@ -147,7 +147,7 @@ extension ServingApp {
                     body = try coding.decode(body, limit: server?.configuration.maxBodyBytes ?? 16 << 20)
                 }
                 parsed = try OIPInferRequest(body: body, headerLength: request.header("inference-header-content-length"),
-                                             limits: inputLimits(model))
+                                             limits: inputLimits(model), modelName: view.name)
                 if view.takesImages, case .tensor = parsed.input {
                     throw ServingError.badRequest("model \(view.name) takes BYTES images (input \"image\"); send tensors to \(model.name)")
                 }
@@ -222,7 +222,8 @@ extension OIPInferRequest {
         let bundle = view.served.bundle
         let classes = bundle.model.architecture.numClasses
         let d = bundle.model.architecture.embedDim
-        let wanted = outputs ?? [RequestedOutput(name: .logits, classification: nil), RequestedOutput(name: .probabilities, classification: nil)]
+        // No outputs named: every output, as the protocol says (encoders without a head: features only).
+        let wanted = outputs ?? OutputName.allCases.filter { classes > 0 || $0 == .features }.map { RequestedOutput(name: $0, classification: nil) }
         var results: [[String: Any]] = []
         var binary: [UInt8] = []
         for o in wanted {
