@@ -68,6 +68,25 @@ ctls_context *ctls_context_new(const char *cert_path, const char *key_path, char
     return context;
 }
 
+int ctls_context_require_client_certificates(ctls_context *context, const char *ca_path, char *error, size_t error_len) {
+    if (SSL_CTX_load_verify_locations(context->ctx, ca_path, NULL) != 1) {
+        ctls_last_error(error, error_len, "cannot load the client CA bundle");
+        return CTLS_ERROR;
+    }
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_path);
+    if (!names) {
+        ctls_last_error(error, error_len, "the client CA bundle holds no certificate");
+        return CTLS_ERROR;
+    }
+    // Sent in the CertificateRequest so that clients pick a certificate this CA signed.
+    SSL_CTX_set_client_CA_list(context->ctx, names);
+    SSL_CTX_set_verify(context->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    // Session resumption with client verification needs a session id context.
+    static const unsigned char sid[] = "fastvim-mtls";
+    SSL_CTX_set_session_id_context(context->ctx, sid, sizeof sid - 1);
+    return CTLS_OK;
+}
+
 void ctls_context_free(ctls_context *context) {
     if (!context) return;
     SSL_CTX_free(context->ctx);

@@ -162,6 +162,12 @@ final class Connection: EventHandler {
 
     /// Decides the protocol from the first bytes: a TLS record, the HTTP/2 preface, or HTTP/1.1.
     private func sniff(_ bytes: UnsafeRawBufferPointer) {
+        if server.configuration.tlsClientCA != nil, tls == nil {
+            // Mutual TLS is required: a plaintext connection has no certificate to check.
+            server.logger.debug("plaintext connection from \(remoteAddress) refused: client certificates are required")
+            close()
+            return
+        }
         sniffed.append(contentsOf: bytes)
         let preface = Self.http2Preface
         let n = min(sniffed.count, preface.count)

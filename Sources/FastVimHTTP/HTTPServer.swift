@@ -45,6 +45,11 @@ public final class HTTPServer: @unchecked Sendable {
             guard let context = ctls_context_new(cert, key, &message, message.count) else {
                 throw SystemError(call: String(cString: message), code: EINVAL)
             }
+            if let ca = configuration.tlsClientCA,
+               ctls_context_require_client_certificates(context, ca, &message, message.count) != Int32(CTLS_OK) {
+                ctls_context_free(context)
+                throw SystemError(call: String(cString: message), code: EINVAL)
+            }
             tlsContext = context
         } else {
             tlsContext = nil

@@ -5,6 +5,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var port = 8080
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// Mutual TLS: clients must present a certificate this PEM CA bundle verifies; plaintext
+    /// connections are then refused too (they would carry no certificate).
+    public var tlsClientCA: String?
     public var maxBodyBytes = 16 << 20
     public var maxHeaderBytes = 64 << 10
     public var maxRequestLine = 8192

@@ -17,6 +17,8 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         /// GET /v1/benchmark answers only when enabled.
         public var benchmarkEnabled = false
         public var benchmarkMaxSeconds = 300.0
+        /// Bearer tokens and their scopes; nil: every route is open.
+        public var accessControl: AccessControl?
         public init() {}
     }
 
@@ -56,6 +58,8 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     public func stop() {
         for m in models { m.worker.stop() }
     }
+
+    var accessControl: AccessControl? { options.accessControl }
 
     func model(named name: String) -> ServedModel? { models.first { $0.name == name } }
     var defaultModel: ServedModel { models[0] }
@@ -105,7 +109,22 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         guard allowed.contains(request.method) else {
             return r.fail(.methodNotAllowed("\(request.method) is not allowed on \(request.path)", allow: allowed))
         }
+        if let access = accessControl {
+            let needed = route.scope ?? (access.protectHealth ? .metadata : nil)
+            if let needed {
+                switch access.decide(authorization: request.header("authorization"), scope: needed) {
+                case .allowed: break
+                case .unauthenticated: return refuseAccess(r, .unauthenticated, path: request.path)
+                case .forbidden: return refuseAccess(r, .forbidden(needed), path: request.path)
+                }
+            }
+        }
         route.handler(self, request, parameters, r)
+    }
+
+    private func refuseAccess(_ r: Reply, _ error: ServingError, path: String) {
+        metrics.rejected(reason: error.reason, model: modelLabel(path))
+        r.fail(error)
     }
 
     func readiness(_ r: Reply) {

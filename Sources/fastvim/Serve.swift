@@ -35,6 +35,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
     var tlsKey: String?
 
+    @Option(name: .customLong("tls-client-ca"), help: "Mutual TLS: require client certificates signed by this PEM CA bundle (plaintext is then refused).")
+    var tlsClientCA: String?
+
+    @Option(name: .customLong("auth-token-file"), help: "Bearer tokens, one a line: <token> <scope>[,<scope>...] with scopes inference, metadata, admin (default: $FASTVIM_AUTH_TOKEN_FILE; none: every route is open). Re-read on SIGHUP.")
+    var authTokenFile: String?
+
+    @Flag(name: .customLong("protect-health"), help: "With --auth-token-file: health and readiness need a token (metadata scope) too.")
+    var protectHealth = false
+
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body (413 beyond).")
     var maxBodyBytes = 16 << 20
 
@@ -141,6 +150,8 @@ struct Serve: ParsableCommand {
         http.tlsCertificate = tlsCert
         http.tlsKey = tlsKey
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsClientCA == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        http.tlsClientCA = tlsClientCA
         http.maxBodyBytes = maxBodyBytes
         http.maxConnections = maxConnections
         http.maxConcurrentStreams = maxConcurrentStreams
@@ -160,6 +171,16 @@ struct Serve: ParsableCommand {
         appOptions.benchmarkMaxSeconds = benchmarkMaxSeconds
         if let decodeWorkers { appOptions.decodeWorkers = max(1, decodeWorkers) }
         if let threads { Parallel.setWidth(threads) }
+        let tokenFile = authTokenFile ?? ProcessInfo.processInfo.environment["FASTVIM_AUTH_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let tokenFile {
+            do {
+                appOptions.accessControl = try AccessControl(tokenFile: tokenFile, protectHealth: protectHealth)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        } else if protectHealth {
+            throw ValidationError("--protect-health needs --auth-token-file")
+        }
         let app = ServingApp(models: served, options: appOptions, logger: logger)
         let server = try HTTPServer(configuration: http, handler: app, logger: logger)
         app.server = server
@@ -169,7 +190,13 @@ struct Serve: ParsableCommand {
             let a = m.bundle.model.architecture
             logger.info("model \(m.name): \(a.family.rawValue) D=\(a.embedDim) depth=\(a.depth) classes=\(a.numClasses) input \(m.bundle.inputHeight)x\(m.bundle.inputWidth) from \(m.bundle.checkpointPath)")
         }
-        let scheme = server.isTLSEnabled ? "https+http" : "http"
+        if let access = appOptions.accessControl {
+            logger.info("access control: \(access.tokenCount) bearer tokens from \(access.path); health and readiness \(access.protectHealth ? "need a token" : "open")")
+        } else {
+            logger.warning("access control is off: every route, the benchmark included, is open to anyone who reaches the port (--auth-token-file enables bearer tokens)")
+        }
+        if tlsClientCA != nil { logger.info("mutual TLS: client certificates required (CA \(tlsClientCA ?? ""))") }
+        let scheme = server.isTLSEnabled ? (tlsClientCA != nil ? "https, client certificates required" : "https+http") : "http"
         logger.info("serving on \(server.addresses.joined(separator: ", ")) (\(scheme); HTTP/1.1, h2c\(server.isTLSEnabled ? ", h2" : "")), batch \(settings.maxBatch), queue \(settings.maxQueue), compute threads \(Parallel.width)")
 
         // Signals arrive on a GCD source, never in a signal handler: shutdown is ordinary code.
@@ -181,6 +208,20 @@ struct Serve: ParsableCommand {
             source.resume()
             sources.append(source)
         }
+        // SIGHUP re-reads the token file; a broken file keeps the tokens in force.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { [access = appOptions.accessControl] in
+            guard let access else { return logger.info("SIGHUP: no token file to re-read") }
+            do {
+                try access.reload()
+                logger.info("SIGHUP: re-read \(access.tokenCount) bearer tokens from \(access.path)")
+            } catch {
+                logger.error("SIGHUP: \(error); the tokens in force stay")
+            }
+        }
+        hangup.resume()
+        sources.append(hangup)
         server.run()
         app.stop()
         logger.info("stopped")

@@ -19,6 +19,11 @@ enum {
 ctls_context *ctls_context_new(const char *cert_path, const char *key_path, char *error, size_t error_len);
 void ctls_context_free(ctls_context *context);
 
+/// Mutual TLS: every client must present a certificate that verifies against the PEM CA
+/// bundle at `ca_path` (OpenSSL's chain verification), or the handshake fails. Returns
+/// CTLS_OK, or CTLS_ERROR with a message in `error`.
+int ctls_context_require_client_certificates(ctls_context *context, const char *ca_path, char *error, size_t error_len);
+
 /// Wraps an accepted, non-blocking socket in a server-side TLS connection.
 ctls_connection *ctls_connection_new(ctls_context *context, int fd);
 void ctls_connection_free(ctls_connection *connection);

@@ -11,6 +11,10 @@ enum ServingError: ClientFacingError {
     /// The request is malformed or asks for something the model cannot do.
     case badRequest(String)
     case notFound(String)
+    /// No valid bearer token (401, with `WWW-Authenticate: Bearer`).
+    case unauthenticated
+    /// A valid token without the scope the route needs (403).
+    case forbidden(Scope)
     case methodNotAllowed(String, allow: [String])
     /// The benchmark endpoint is busy, or refuses to run beside traffic.
     case conflict(String)
@@ -34,6 +38,8 @@ enum ServingError: ClientFacingError {
     var status: Int {
         switch self {
         case .badRequest: 400
+        case .unauthenticated: 401
+        case .forbidden: 403
         case .notFound: 404
         case .methodNotAllowed: 405
         case .conflict: 409
@@ -49,6 +55,8 @@ enum ServingError: ClientFacingError {
     var reason: String {
         switch self {
         case .badRequest, .notFound, .methodNotAllowed, .conflict: "bad_input"
+        case .unauthenticated: "unauthenticated"
+        case .forbidden: "forbidden"
         case .tooLarge: "too_large"
         case .unsupportedMediaType: "unsupported_media_type"
         case .budgetExhausted: "memory_budget"
@@ -67,6 +75,8 @@ enum ServingError: ClientFacingError {
         case let .badRequest(m), let .notFound(m), let .methodNotAllowed(m, _), let .conflict(m), let .tooLarge(m),
              let .unsupportedMediaType(m), let .budgetExhausted(m), let .internalError(m):
             m
+        case .unauthenticated: "a bearer token is required (Authorization: Bearer <token>)"
+        case let .forbidden(scope): "this token lacks the \(scope.rawValue) scope this route needs"
         case let .queueFull(n): "inference queue full (\(n) images); retry shortly"
         case .shuttingDown: "server is shutting down"
         case .deadlineExceeded: "deadline exceeded before the answer was ready"
@@ -79,6 +89,7 @@ enum ServingError: ClientFacingError {
     var headers: [(name: String, value: String)] {
         switch self {
         case let .methodNotAllowed(_, allow): [("allow", allow.joined(separator: ", "))]
+        case .unauthenticated: [("www-authenticate", #"Bearer realm="fastvim""#)]
         case .budgetExhausted, .queueFull, .shuttingDown: [("retry-after", "1")]
         default: []
         }

@@ -13,11 +13,16 @@ struct Route {
     let segments: [Segment]
     /// As declared; GET implies HEAD, and every route answers OPTIONS.
     let methods: [String]
+    /// The token scope the route needs; nil for health and readiness (open for probes
+    /// unless `--protect-health`, then any token with the metadata scope).
+    let scope: Scope?
     let handler: @Sendable (ServingApp, HTTPRequest, [String: String], Reply) -> Void
 
-    init(_ methods: [String], _ pattern: String, _ handler: @escaping @Sendable (ServingApp, HTTPRequest, [String: String], Reply) -> Void) {
+    init(_ methods: [String], _ pattern: String, _ scope: Scope?,
+         _ handler: @escaping @Sendable (ServingApp, HTTPRequest, [String: String], Reply) -> Void) {
         self.pattern = pattern
         self.methods = methods
+        self.scope = scope
         self.handler = handler
         segments = pattern.split(separator: "/").map { s in
             s.hasPrefix("{") && s.hasSuffix("}") ? .parameter(String(s.dropFirst().dropLast())) : .literal(String(s))
@@ -47,40 +52,40 @@ extension ServingApp {
     /// `/versions/{version}`.
     static let routes: [Route] = {
         var table: [Route] = [
-            Route(["GET"], "/metrics") { app, _, _, r in app.serveMetrics(r) },
-            Route(["GET"], "/openapi.json") { _, _, _, r in
+            Route(["GET"], "/metrics", .metadata) { app, _, _, r in app.serveMetrics(r) },
+            Route(["GET"], "/openapi.json", .metadata) { _, _, _, r in
                 r.send(HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: PackageResources.openapi_json))
             },
-            Route(["GET"], "/v1/benchmark") { app, request, _, r in app.benchmark(request, r) },
-            Route(["GET"], "/v1/models") { app, _, _, r in r.json(200, ["models": app.models.map(\.summary)]) },
-            Route(["POST"], "/v1/classify") { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: false) },
-            Route(["POST"], "/v1/embed") { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: true) },
-            Route(["POST"], "/v1/models/{name}/classify") { app, request, p, r in
+            Route(["GET"], "/v1/benchmark", .admin) { app, request, _, r in app.benchmark(request, r) },
+            Route(["GET"], "/v1/models", .metadata) { app, _, _, r in r.json(200, ["models": app.models.map(\.summary)]) },
+            Route(["POST"], "/v1/classify", .inference) { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: false) },
+            Route(["POST"], "/v1/embed", .inference) { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: true) },
+            Route(["POST"], "/v1/models/{name}/classify", .inference) { app, request, p, r in
                 app.withModel(p["name"], r) { app.classify(request, r, model: $0, embed: false) }
             },
-            Route(["POST"], "/v1/models/{name}/embed") { app, request, p, r in
+            Route(["POST"], "/v1/models/{name}/embed", .inference) { app, request, p, r in
                 app.withModel(p["name"], r) { app.classify(request, r, model: $0, embed: true) }
             },
-            Route(["GET"], "/v2") { _, _, _, r in r.json(200, ServingApp.serverMetadata) },
-            Route(["GET"], "/v2/health/live") { _, _, _, r in r.json(200, ["live": true]) },
-            Route(["GET"], "/v2/health/ready") { app, _, _, r in app.readiness(r) },
-            Route(["GET"], "/v2/models/stats") { app, _, _, r in r.json(200, ["model_stats": app.oipModels.map(app.statistics)]) },
-            Route(["POST"], "/v2/repository/index") { app, request, _, r in app.repositoryIndex(request, r) },
+            Route(["GET"], "/v2", .metadata) { _, _, _, r in r.json(200, ServingApp.serverMetadata) },
+            Route(["GET"], "/v2/health/live", nil) { _, _, _, r in r.json(200, ["live": true]) },
+            Route(["GET"], "/v2/health/ready", nil) { app, _, _, r in app.readiness(r) },
+            Route(["GET"], "/v2/models/stats", .metadata) { app, _, _, r in r.json(200, ["model_stats": app.oipModels.map(app.statistics)]) },
+            Route(["POST"], "/v2/repository/index", .admin) { app, request, _, r in app.repositoryIndex(request, r) },
             // SageMaker's container contract, on the same port.
-            Route(["GET"], "/ping") { app, _, _, r in app.readiness(r) },
-            Route(["POST"], "/invocations") { app, request, _, r in app.invocations(request, r) },
+            Route(["GET"], "/ping", nil) { app, _, _, r in app.readiness(r) },
+            Route(["POST"], "/invocations", .inference) { app, request, _, r in app.invocations(request, r) },
         ]
         for prefix in ["/v2/models/{model}", "/v2/models/{model}/versions/{version}"] {
             table += [
-                Route(["GET"], prefix) { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.metadata($0)) } },
-                Route(["GET"], prefix + "/ready") { app, _, p, r in
+                Route(["GET"], prefix, .metadata) { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.metadata($0)) } },
+                Route(["GET"], prefix + "/ready", nil) { app, _, p, r in
                     app.withOIPModel(p, r) { m in r.json(app.isReady ? 200 : 503, ["name": m.name, "ready": app.isReady]) }
                 },
-                Route(["GET"], prefix + "/config") { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.configuration($0)) } },
-                Route(["GET"], prefix + "/stats") { app, _, p, r in
+                Route(["GET"], prefix + "/config", .metadata) { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.configuration($0)) } },
+                Route(["GET"], prefix + "/stats", .metadata) { app, _, p, r in
                     app.withOIPModel(p, r) { r.json(200, ["model_stats": [app.statistics($0)]]) }
                 },
-                Route(["POST"], prefix + "/infer") { app, request, p, r in app.withOIPModel(p, r) { app.infer(request, r, model: $0) } },
+                Route(["POST"], prefix + "/infer", .inference) { app, request, p, r in app.withOIPModel(p, r) { app.infer(request, r, model: $0) } },
             ]
         }
         return table
