@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "FastVimServing",
             dependencies: [
-                "FastVimEngine", "FastVimImages", "FastVimHTTP", "CZlib",
+                "FastVimEngine", "FastVimImages", "FastVimHTTP", "CZlib", "CTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,10 @@ int ctls_context_require_client_certificates(ctls_context *context, const char *
     static const unsigned char sid[] = "fastvim-mtls";
     SSL_CTX_set_session_id_context(context->ctx, sid, sizeof sid - 1);
     return CTLS_OK;
+}
+
+void ctls_sha256(const void *data, size_t length, unsigned char *digest) {
+    SHA256((const unsigned char *)data, length, digest);
 }
 
 void ctls_context_free(ctls_context *context) {

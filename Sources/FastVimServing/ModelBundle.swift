@@ -33,10 +33,15 @@ public final class ModelBundle: Sendable {
     /// 1000-class models.
     public init(checkpoint: String, config: String? = nil, weights: WeightsChoice = .auto, labelsPath: String? = nil,
                 limits: DecodeLimits = .default, name: String? = nil,
-                backend: any ComputeBackend = CPUBackend.shared) throws(BundleError) {
+                backend: any ComputeBackend = CPUBackend.shared, resolvedConfig: (ModelConfig, String?)? = nil) throws(BundleError) {
         self.backend = backend
         do {
-            let (cfg, cfgPath) = try ModelConfig.locate(explicit: config, checkpoint: checkpoint)
+            var (cfg, cfgPath) = (ModelConfig(), String?.none)
+            if let resolvedConfig {
+                (cfg, cfgPath) = resolvedConfig
+            } else {
+                (cfg, cfgPath) = try ModelConfig.locate(explicit: config, checkpoint: checkpoint)
+            }
             model = try VisionMamba(checkpoint: try Checkpoint(path: checkpoint, weights: weights), config: cfg)
             configPath = cfgPath
         } catch {

@@ -5,9 +5,12 @@ import FastVimImages
 public final class ServedModel: Sendable {
     public let bundle: ModelBundle
     public let worker: ModelWorker
+    /// The repository version it was loaded from (1 for models given by flags).
+    public let version: Int
 
-    public init(bundle: ModelBundle, settings: ModelWorker.Settings) {
+    public init(bundle: ModelBundle, settings: ModelWorker.Settings, version: Int = 1) {
         self.bundle = bundle
+        self.version = version
         worker = ModelWorker(bundle: bundle, settings: settings)
     }
 

@@ -22,7 +22,13 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         public init() {}
     }
 
-    public let models: [ServedModel]
+    let store: ModelStore
+    /// The highest version of every served model; the first is the default of /v1.
+    public var models: [ServedModel] { store.current }
+    /// Set when models come from a repository (load, unload, reload, the index).
+    public var repository: ModelRepository? {
+        didSet { repository?.app = self }
+    }
     public let options: Options
     public let metrics: ServerMetrics
     let logger: Logger
@@ -32,8 +38,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     public weak var server: HTTPServer?
 
     public init(models: [ServedModel], options: Options = Options(), metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
-        precondition(!models.isEmpty)
-        self.models = models
+        store = ModelStore(models)
         self.options = options
         self.metrics = metrics
         self.logger = logger
@@ -41,18 +46,26 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         decodePool.name = "decode"
         decodePool.maxConcurrentOperationCount = max(1, options.decodeWorkers)
         metrics.buildInfo(version: Self.serverVersion, device: models.first?.bundle.backend.name ?? "cpu")
-        for m in models {
-            let name = m.name, metrics = metrics
-            m.worker.onBatch = { size, seconds in metrics.batch(size: size, seconds: seconds, model: name) }
-            m.worker.onQueueDepth = { depth in metrics.queueDepth(depth, model: name) }
-            m.worker.onActivationMemory = { bytes in metrics.activationMemory(bytes, model: name) }
-            metrics.activationMemory(0, model: name)
-            // Deadlines are counted where the 504 is sent (the timer); here only vanished clients.
-            m.worker.onDropped = { failure in
-                if case .cancelled = failure { metrics.rejected(reason: "cancelled", model: name) }
-            }
-            m.worker.start()
+        for m in models { start(m) }
+    }
+
+    private func start(_ m: ServedModel) {
+        let name = m.name, metrics = metrics
+        m.worker.onBatch = { size, seconds in metrics.batch(size: size, seconds: seconds, model: name) }
+        m.worker.onQueueDepth = { depth in metrics.queueDepth(depth, model: name) }
+        m.worker.onActivationMemory = { bytes in metrics.activationMemory(bytes, model: name) }
+        metrics.activationMemory(0, model: name)
+        // Deadlines are counted where the 504 is sent (the timer); here only vanished clients.
+        m.worker.onDropped = { failure in
+            if case .cancelled = failure { metrics.rejected(reason: "cancelled", model: name) }
         }
+        m.worker.start()
+    }
+
+    /// Serves a newly loaded model; the one it replaces finishes its queue, then stops.
+    func install(_ m: ServedModel) {
+        start(m)
+        store.install(m)?.worker.retire()
     }
 
     public func stop() {
@@ -61,8 +74,15 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
 
     var accessControl: AccessControl? { options.accessControl }
 
-    func model(named name: String) -> ServedModel? { models.first { $0.name == name } }
-    var defaultModel: ServedModel { models[0] }
+    func model(named name: String) -> ServedModel? { store.model(named: name) }
+    /// The first served model: the one /v1/classify and /invocations use.
+    var defaultModel: ServedModel? { models.first }
+
+    /// The default model, or a 503 that says none is loaded.
+    func withDefaultModel(_ r: Reply, _ body: (ServedModel) -> Void) {
+        guard let m = defaultModel else { return r.fail(.modelUnavailable("no model is loaded")) }
+        body(m)
+    }
 
     public var isReady: Bool { !(server?.isDraining ?? false) }
 
@@ -88,7 +108,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         if let (_, p) = Self.route(for: parts), let name = p["model"] ?? p["name"], let m = oipModel(named: name) ?? model(named: name).map({ OIPModel(served: $0, takesImages: false) }) {
             return m.served.name
         }
-        return defaultModel.name
+        return defaultModel?.name ?? ""
     }
 
     // MARK: - Routing

@@ -20,6 +20,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("model"), help: "Serve another model: NAME=PATH[,config=FILE] (repeatable). The first served model is the default.")
     var extraModels: [String] = []
 
+    @Option(name: .customLong("model-repository"), help: "Serve the models of a repository: DIR/<model>/<version>/<checkpoint>, optional DIR/<model>/config.json (model config, version_policy, sha256). SIGHUP re-reads it.")
+    var modelRepository: String?
+
+    @Option(name: .customLong("model-control-mode"), help: "none (load everything at start), explicit (--load-model, then the load/unload API) or poll (re-read the repository every --repository-poll-seconds).")
+    var modelControlMode = "none"
+
+    @Option(name: .customLong("load-model"), help: "With --model-control-mode explicit: a repository model to load at start (repeatable).")
+    var loadModels: [String] = []
+
+    @Option(name: .customLong("repository-poll-seconds"), help: "With --model-control-mode poll: seconds between repository scans.")
+    var repositoryPollSeconds = 15.0
+
     @Option(help: "Which weights of the checkpoints: auto, ema or raw.")
     var weights: WeightsChoice = .auto
 
@@ -133,7 +145,37 @@ struct Serve: ParsableCommand {
         let backend = try device.backend()
         logger.info("forward passes run on \(backend.summary)")
         var served: [ServedModel] = []
-        if checkpoint != nil || extraModels.isEmpty {
+        var repository: ModelRepository?
+        if let modelRepository {
+            guard let mode = ModelRepository.ControlMode(rawValue: modelControlMode) else {
+                throw ValidationError("--model-control-mode is none, explicit or poll")
+            }
+            guard loadModels.isEmpty || mode == .explicit else { throw ValidationError("--load-model needs --model-control-mode explicit") }
+            let weights = self.weights
+            let repo = try ModelRepository(directory: modelRepository, mode: mode, settings: settings, logger: logger) {
+                checkpoint, config, configPath, name in
+                do {
+                    return try ModelBundle(checkpoint: checkpoint, weights: weights, name: name, backend: backend,
+                                           resolvedConfig: (config, configPath))
+                } catch {
+                    throw error
+                }
+            }
+            for name in mode == .explicit ? loadModels : repo.modelNames() {
+                do {
+                    let models = try repo.build(name)
+                    served += models
+                    repo.adopt(models)
+                } catch {
+                    // One broken model does not stop the others; explicit loads must all work.
+                    if mode == .explicit { throw ValidationError("\(error)") }
+                    logger.error("\(error)")
+                }
+            }
+            logger.info("model repository \(repo.directory): \(mode.rawValue) control, \(Set(served.map(\.name)).count) models loaded")
+            repository = repo
+        }
+        if modelRepository == nil && (checkpoint != nil || extraModels.isEmpty) || checkpoint != nil {
             let options = ModelOptions(checkpoint: checkpoint, config: config, weights: weights)
             served.append(ServedModel(bundle: try options.bundle(backend: backend), settings: settings))
         }
@@ -182,6 +224,8 @@ struct Serve: ParsableCommand {
             throw ValidationError("--protect-health needs --auth-token-file")
         }
         let app = ServingApp(models: served, options: appOptions, logger: logger)
+        app.repository = repository
+        repository?.startPolling(every: repositoryPollSeconds)
         let server = try HTTPServer(configuration: http, handler: app, logger: logger)
         app.server = server
         app.observeRefusals(of: server)
@@ -212,6 +256,10 @@ struct Serve: ParsableCommand {
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { [access = appOptions.accessControl] in
+            if let repository {
+                repository.rescan()
+                logger.info("SIGHUP: re-read the model repository \(repository.directory)")
+            }
             guard let access else { return logger.info("SIGHUP: no token file to re-read") }
             do {
                 try access.reload()

@@ -19,6 +19,9 @@ enum {
 ctls_context *ctls_context_new(const char *cert_path, const char *key_path, char *error, size_t error_len);
 void ctls_context_free(ctls_context *context);
 
+/// SHA-256 of `length` bytes into `digest` (32 bytes): checkpoints' pinned digests.
+void ctls_sha256(const void *data, size_t length, unsigned char *digest);
+
 /// Mutual TLS: every client must present a certificate that verifies against the PEM CA
 /// bundle at `ca_path` (OpenSSL's chain verification), or the handshake fails. Returns
 /// CTLS_OK, or CTLS_ERROR with a message in `error`.

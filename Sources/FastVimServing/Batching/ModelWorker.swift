@@ -43,6 +43,10 @@ public final class ModelWorker: @unchecked Sendable {
     private var queuedImages = 0
     private var queuedInputBytes = 0
     private var stopping = false
+    /// Replaced by a newer load: runs what is queued (and what still arrives within the
+    /// grace period), then stops, so a reload loses no request.
+    private var retiringAt: UInt64?
+    static let retireGraceNanoseconds: UInt64 = 5_000_000_000
     private var thread: Thread?
     /// Observers for metrics: (batch size, inference seconds), (queue depth).
     public var onBatch: (@Sendable (Int, Double) -> Void)?
@@ -64,6 +68,14 @@ public final class ModelWorker: @unchecked Sendable {
         t.stackSize = 8 << 20
         thread = t
         t.start()
+    }
+
+    /// Finishes the queued jobs, takes late submissions for a grace period, then stops.
+    public func retire() {
+        condition.lock()
+        retiringAt = Clock.now()
+        condition.broadcast()
+        condition.unlock()
     }
 
     public func stop() {
@@ -227,6 +239,16 @@ public final class ModelWorker: @unchecked Sendable {
                 return nil
             }
             guard let oldest = queue.first else {
+                if let retiringAt {
+                    let end = retiringAt + Self.retireGraceNanoseconds
+                    let now = Clock.now()
+                    if now >= end {
+                        stopping = true
+                        return nil
+                    }
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(end - now) / 1e9))
+                    continue
+                }
                 condition.wait()
                 continue
             }

@@ -24,6 +24,8 @@ enum ServingError: ClientFacingError {
     /// A memory budget is spent for now; retrying later can succeed.
     case budgetExhausted(String)
     case queueFull(Int)
+    /// The model is not loaded (or is loading): retrying later can succeed.
+    case modelUnavailable(String)
     case shuttingDown
     case deadlineExceeded
     /// The client went away; nobody reads the answer (counted as 499).
@@ -47,7 +49,7 @@ enum ServingError: ClientFacingError {
         case .unsupportedMediaType: 415
         case .cancelled: 499
         case .backendFailure, .nonFiniteOutput, .internalError: 500
-        case .budgetExhausted, .queueFull, .shuttingDown: 503
+        case .budgetExhausted, .queueFull, .shuttingDown, .modelUnavailable: 503
         case .deadlineExceeded: 504
         }
     }
@@ -62,6 +64,7 @@ enum ServingError: ClientFacingError {
         case .budgetExhausted: "memory_budget"
         case .queueFull: "queue_full"
         case .shuttingDown: "shutting_down"
+        case .modelUnavailable: "model_unavailable"
         case .deadlineExceeded: "deadline"
         case .cancelled: "cancelled"
         case .backendFailure: "backend_error"
@@ -73,7 +76,7 @@ enum ServingError: ClientFacingError {
     var message: String {
         switch self {
         case let .badRequest(m), let .notFound(m), let .methodNotAllowed(m, _), let .conflict(m), let .tooLarge(m),
-             let .unsupportedMediaType(m), let .budgetExhausted(m), let .internalError(m):
+             let .unsupportedMediaType(m), let .budgetExhausted(m), let .internalError(m), let .modelUnavailable(m):
             m
         case .unauthenticated: "a bearer token is required (Authorization: Bearer <token>)"
         case let .forbidden(scope): "this token lacks the \(scope.rawValue) scope this route needs"
@@ -90,7 +93,7 @@ enum ServingError: ClientFacingError {
         switch self {
         case let .methodNotAllowed(_, allow): [("allow", allow.joined(separator: ", "))]
         case .unauthenticated: [("www-authenticate", #"Bearer realm="fastvim""#)]
-        case .budgetExhausted, .queueFull, .shuttingDown: [("retry-after", "1")]
+        case .budgetExhausted, .queueFull, .shuttingDown, .modelUnavailable: [("retry-after", "1")]
         default: []
         }
     }

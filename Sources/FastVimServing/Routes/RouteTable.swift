@@ -58,8 +58,8 @@ extension ServingApp {
             },
             Route(["GET"], "/v1/benchmark", .admin) { app, request, _, r in app.benchmark(request, r) },
             Route(["GET"], "/v1/models", .metadata) { app, _, _, r in r.json(200, ["models": app.models.map(\.summary)]) },
-            Route(["POST"], "/v1/classify", .inference) { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: false) },
-            Route(["POST"], "/v1/embed", .inference) { app, request, _, r in app.classify(request, r, model: app.defaultModel, embed: true) },
+            Route(["POST"], "/v1/classify", .inference) { app, request, _, r in app.withDefaultModel(r) { app.classify(request, r, model: $0, embed: false) } },
+            Route(["POST"], "/v1/embed", .inference) { app, request, _, r in app.withDefaultModel(r) { app.classify(request, r, model: $0, embed: true) } },
             Route(["POST"], "/v1/models/{name}/classify", .inference) { app, request, p, r in
                 app.withModel(p["name"], r) { app.classify(request, r, model: $0, embed: false) }
             },
@@ -71,6 +71,12 @@ extension ServingApp {
             Route(["GET"], "/v2/health/ready", nil) { app, _, _, r in app.readiness(r) },
             Route(["GET"], "/v2/models/stats", .metadata) { app, _, _, r in r.json(200, ["model_stats": app.oipModels.map(app.statistics)]) },
             Route(["POST"], "/v2/repository/index", .admin) { app, request, _, r in app.repositoryIndex(request, r) },
+            Route(["POST"], "/v2/repository/models/{model}/load", .admin) { app, request, p, r in
+                app.repositoryControl(request, r, model: p["model"] ?? "", load: true)
+            },
+            Route(["POST"], "/v2/repository/models/{model}/unload", .admin) { app, request, p, r in
+                app.repositoryControl(request, r, model: p["model"] ?? "", load: false)
+            },
             // SageMaker's container contract, on the same port.
             Route(["GET"], "/ping", nil) { app, _, _, r in app.readiness(r) },
             Route(["POST"], "/invocations", .inference) { app, request, _, r in app.invocations(request, r) },
@@ -78,9 +84,7 @@ extension ServingApp {
         for prefix in ["/v2/models/{model}", "/v2/models/{model}/versions/{version}"] {
             table += [
                 Route(["GET"], prefix, .metadata) { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.metadata($0)) } },
-                Route(["GET"], prefix + "/ready", nil) { app, _, p, r in
-                    app.withOIPModel(p, r) { m in r.json(app.isReady ? 200 : 503, ["name": m.name, "ready": app.isReady]) }
-                },
+                Route(["GET"], prefix + "/ready", nil) { app, _, p, r in app.versionReadiness(p, r) },
                 Route(["GET"], prefix + "/config", .metadata) { app, _, p, r in app.withOIPModel(p, r) { r.json(200, app.configuration($0)) } },
                 Route(["GET"], prefix + "/stats", .metadata) { app, _, p, r in
                     app.withOIPModel(p, r) { r.json(200, ["model_stats": [app.statistics($0)]]) }

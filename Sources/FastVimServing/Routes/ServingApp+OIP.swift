@@ -32,14 +32,41 @@ extension ServingApp {
         models.flatMap { m in [OIPModel(served: m, takesImages: false)] + (m.bundle.acceptsImages ? [OIPModel(served: m, takesImages: true)] : []) }
     }
 
-    func oipModel(named name: String) -> OIPModel? { oipModels.first { $0.name == name } }
+    /// The OIP model a name means (`M` or `M_image`), at a version (default: the highest).
+    func oipModel(named name: String, version: Int? = nil) -> OIPModel? {
+        if let m = store.model(named: name, version: version) { return OIPModel(served: m, takesImages: false) }
+        if name.hasSuffix(OIPModel.imageSuffix), let m = store.model(named: String(name.dropLast(OIPModel.imageSuffix.count)), version: version),
+           m.bundle.acceptsImages {
+            return OIPModel(served: m, takesImages: true)
+        }
+        return nil
+    }
 
-    /// The model a route names, with version 1 (the only one) when it names a version.
+    /// Readiness of a model or one version: false (503) while it loads, after it failed to
+    /// load or was unloaded, and while the server drains.
+    func versionReadiness(_ parameters: [String: String], _ r: Reply) {
+        let name = parameters["model"] ?? ""
+        let version = parameters["version"].flatMap { Int($0) }
+        if let m = oipModel(named: name, version: version) {
+            return r.json(isReady ? 200 : 503, ["name": m.name, "ready": isReady])
+        }
+        let base = name.hasSuffix(OIPModel.imageSuffix) ? String(name.dropLast(OIPModel.imageSuffix.count)) : name
+        let known = store.index().filter { $0.name == base && (version == nil || $0.version == version) }
+        guard let last = known.last else { return r.fail(.notFound("no model named \(name)")) }
+        r.json(503, ["name": name, "ready": false, "error": "\(last.state.state.lowercased())\(last.state.reason.isEmpty ? "" : ": " + last.state.reason)"])
+    }
+
+    /// The model (and version) a route names.
     func withOIPModel(_ parameters: [String: String], _ r: Reply, _ body: (OIPModel) -> Void) {
         let name = parameters["model"] ?? ""
-        guard let model = oipModel(named: name) else { return r.fail(.notFound("no model named \(name)")) }
-        if let version = parameters["version"], version != "1" {
-            return r.fail(.notFound("model \(name) has only version 1"))
+        var version: Int?
+        if let raw = parameters["version"] {
+            guard let v = Int(raw), v > 0, String(v) == raw else { return r.fail(.notFound("model \(name) has no version \(raw)")) }
+            version = v
+        }
+        guard let model = oipModel(named: name, version: version) else {
+            if oipModel(named: name) != nil { return r.fail(.notFound("model \(name) has no version \(parameters["version"] ?? "")")) }
+            return r.fail(.notFound("no model named \(name)"))
         }
         body(model)
     }
@@ -49,7 +76,7 @@ extension ServingApp {
         let s = model.served.worker.statistics.withLock { $0 }
         func entry(_ count: Int, _ ns: UInt64) -> [String: Any] { ["count": count, "ns": ns] }
         return [
-            "name": model.name, "version": "1", "last_inference": s.lastInferenceMilliseconds,
+            "name": model.name, "version": String(model.served.version), "last_inference": s.lastInferenceMilliseconds,
             "inference_count": s.inferences, "execution_count": s.executions,
             "inference_stats": [
                 "success": entry(s.successes, s.successNanoseconds), "fail": entry(s.failures, s.failureNanoseconds),
@@ -66,7 +93,7 @@ extension ServingApp {
             ? ["name": "image", "datatype": "BYTES", "shape": [-1, 1]]
             : ["name": "input", "datatype": "FP32", "shape": [-1, a.inChannels, -1, -1]]
         return [
-            "name": model.name, "versions": ["1"], "platform": "fastvim_\(a.family.rawValue)",
+            "name": model.name, "versions": store.versions(of: model.served.name).map(String.init), "platform": "fastvim_\(a.family.rawValue)",
             "inputs": [input],
             "outputs": [
                 ["name": "logits", "datatype": "FP32", "shape": [-1, a.numClasses]],
@@ -110,17 +137,55 @@ extension ServingApp {
                   body["ready"].map({ $0.bool != nil }) ?? true
             else { return r.fail(.badRequest("the index request takes an optional {\"ready\": boolean}")) }
         }
-        let state = isReady ? "READY" : "UNAVAILABLE"
-        r.jsonArray(200, oipModels.map { ["name": $0.name, "version": "1", "state": state] })
+        var entries: [[String: Any]] = []
+        var listed: Set<String> = []
+        for (name, version, state) in store.index() {
+            let served = store.model(named: name, version: version)
+            let names = [name] + (served?.bundle.acceptsImages == true ? [name + OIPModel.imageSuffix] : [])
+            for n in names {
+                var entry: [String: Any] = ["name": n, "version": String(version), "state": isReady || state.state != "READY" ? state.state : "UNAVAILABLE"]
+                if !state.reason.isEmpty { entry["reason"] = state.reason }
+                entries.append(entry)
+                listed.insert(n)
+            }
+        }
+        // Repository models never loaded: listed without a version, as Triton does.
+        for name in repository?.modelNames() ?? [] where !listed.contains(name) {
+            entries.append(["name": name, "state": "UNAVAILABLE", "reason": "not loaded"])
+        }
+        r.jsonArray(200, entries)
+    }
+
+    /// The repository extension's load and unload: 400 unless models come from a repository
+    /// under explicit model control (Triton's rule; `poll` and `none` own their models).
+    func repositoryControl(_ request: HTTPRequest, _ r: Reply, model name: String, load: Bool) {
+        guard let repository, repository.mode == .explicit else {
+            return r.fail(.badRequest("model load and unload need --model-repository with --model-control-mode explicit"))
+        }
+        if !request.body.isEmpty {
+            guard let body = try? StrictJSON.parse(request.body).object, body.keys.allSatisfy({ $0 == "parameters" }),
+                  body["parameters"].map({ $0.object != nil }) ?? true
+            else { return r.fail(.badRequest("the \(load ? "load" : "unload") request takes an optional {\"parameters\": {...}}")) }
+        }
+        // Loading builds a model (seconds): not on the loop, and one at a time.
+        Thread.detachNewThread { [self] in
+            do {
+                if load { try repository.load(name) } else { try repository.unload(name) }
+                r.send(HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: Array("{}".utf8)))
+            } catch {
+                let message = "\(error)"
+                r.fail(message.contains("not loaded") || message.contains("no model") ? .notFound(message) : .badRequest(message))
+            }
+        }
     }
 
     /// SageMaker's POST /invocations: an OIP JSON request, or an image, for the default model.
     func invocations(_ request: HTTPRequest, _ r: Reply) {
         let type = request.header("content-type")?.lowercased() ?? ""
         if type.hasPrefix("application/json") || request.header("inference-header-content-length") != nil {
-            infer(request, r, model: OIPModel(served: defaultModel, takesImages: false))
+            withDefaultModel(r) { infer(request, r, model: OIPModel(served: $0, takesImages: false)) }
         } else {
-            classify(request, r, model: defaultModel, embed: false)
+            withDefaultModel(r) { classify(request, r, model: $0, embed: false) }
         }
     }
 
@@ -271,7 +336,7 @@ extension OIPInferRequest {
             }
             results.append(entry)
         }
-        var body: [String: Any] = ["model_name": view.name, "model_version": "1", "outputs": results]
+        var body: [String: Any] = ["model_name": view.name, "model_version": String(view.served.version), "outputs": results]
         if let id { body["id"] = id }
         var response = Reply.jsonResponse(200, body)
         guard !binary.isEmpty, response.status == 200 else { return response }
