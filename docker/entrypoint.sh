@@ -19,7 +19,10 @@
 # Every `serve` option can be given as a flag (arguments after the image name; they come last,
 # so they win) or as an environment variable: FASTVIM_<OPTION> with the option's name upper-cased
 # and dashes as underscores, e.g. FASTVIM_MAX_BATCH_SIZE=16 is --max-batch-size 16.
-# FASTVIM_MODEL takes several NAME=PATH[,config=FILE] specs separated by spaces.
+# FASTVIM_MODEL takes several NAME=PATH[,config=FILE] specs separated by spaces, and
+# FASTVIM_LOAD_MODEL several model names (one --load-model each). The flags without a value,
+# FASTVIM_PROTECT_HEALTH and FASTVIM_ENABLE_BENCHMARK, are given when set to true, 1 or yes
+# (false, 0, no or empty: not given; anything else is an error).
 set -euo pipefail
 
 # The binary on the PATH (/usr/local/bin/fastvim in the image; a stub in docker/kserve/test-entrypoint.sh).
@@ -121,16 +124,35 @@ serve | -*)
         die "--model_name needs --model_dir (the directory holding the checkpoint)"
     fi
     args=(serve --host "$HOST" --port "$PORT")
-    for opt in checkpoint config weights tls-cert tls-key max-body-bytes max-connections \
-               max-concurrent-streams idle-timeout header-timeout body-timeout shutdown-timeout \
-               max-batch-size max-queue-delay-ms max-queue request-timeout-ms top-k log-level \
-               device precision cuda-library-path kernel-cache threads decode-workers; do
+    # Every option of `fastvim serve` that takes one value (docker/kserve/test-entrypoint.sh
+    # checks this list against `fastvim serve --help` when a built binary is at hand).
+    for opt in checkpoint config weights model-repository model-control-mode repository-poll-seconds \
+               tls-cert tls-key tls-client-ca auth-token-file max-body-bytes max-connections \
+               max-concurrent-streams idle-timeout header-timeout body-timeout receive-timeout \
+               send-timeout max-buffered-body-bytes max-response-queue-bytes max-activation-bytes \
+               max-queued-input-bytes shutdown-timeout max-batch-size max-queue-delay-ms max-queue \
+               request-timeout-ms top-k benchmark-max-seconds log-level device precision \
+               cuda-library-path kernel-cache threads decode-workers; do
         var=FASTVIM_$(tr 'a-z-' 'A-Z_' <<<"$opt")
         [[ -n "${!var:-}" ]] && args+=("--$opt" "${!var}")
     done
+    for flag in protect-health enable-benchmark; do
+        var=FASTVIM_$(tr 'a-z-' 'A-Z_' <<<"$flag")
+        case "${!var:-}" in
+        true | 1 | yes) args+=("--$flag") ;;
+        false | 0 | no | "") ;;
+        *) die "$var='${!var}' is not true, 1, yes, false, 0 or no" ;;
+        esac
+    done
+    # Repeatable options from space-separated lists (no globbing: a spec may hold * or ?).
+    set -f
     if [[ -n "${FASTVIM_MODEL:-}" ]]; then
         for spec in $FASTVIM_MODEL; do args+=(--model "$spec"); done
     fi
+    if [[ -n "${FASTVIM_LOAD_MODEL:-}" ]]; then
+        for name in $FASTVIM_LOAD_MODEL; do args+=(--load-model "$name"); done
+    fi
+    set +f
     # exec: fastvim is PID 1 and receives SIGTERM itself, to drain and exit 0.
     exec "$BIN" "${args[@]}" "${kserve[@]}" "${rest[@]}"
     ;;

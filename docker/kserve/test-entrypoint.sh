@@ -3,7 +3,9 @@
 # `fastvim` flags, with a stub `fastvim` first on the PATH that prints the arguments it gets, one
 # per line. Covers KServe's model-server arguments (those of docker/kserve/fastvim-runtime.yaml,
 # --opt=VALUE and --opt VALUE forms, model directories with none, one or several checkpoints)
-# and the existing behaviour (no arguments, variables, `serve` flags, other commands).
+# and the existing behaviour (no arguments, variables, `serve` flags, other commands), the
+# access-control and model-repository variables, and, with a built binary, that every option of
+# `fastvim serve --help` has its FASTVIM_* variable.
 # Needs only bash and coreutils; prints `ok`/`FAIL` per case, exits with the number of failures.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -63,6 +65,50 @@ expect "FASTVIM_* variables become flags" \
 run FASTVIM_PORT=tcp://10.0.0.1:8080 -- serve; expect "a service-link FASTVIM_PORT is ignored" "$BASE"
 run -- inspect --checkpoint /m/x.pth; expect "other commands go to fastvim unchanged" "inspect --checkpoint /m/x.pth"
 run -- --help; expect "--help reaches fastvim serve" "$BASE --help"
+
+# --- Access control and the model repository -------------------------------------------------
+# What docker/k8s/deployment.yaml sets.
+run FASTVIM_MODEL_REPOSITORY=/models FASTVIM_MODEL_CONTROL_MODE=explicit FASTVIM_LOAD_MODEL=fastvim-t \
+    FASTVIM_AUTH_TOKEN_FILE=/etc/fastvim/tokens -- serve
+expect "the repository, explicit control, one model, the token file" \
+    "$BASE --model-repository /models --model-control-mode explicit --auth-token-file /etc/fastvim/tokens --load-model fastvim-t"
+run "FASTVIM_LOAD_MODEL=fastvim-t  vim-t"$'\n'"vim-s " FASTVIM_MODEL_CONTROL_MODE=explicit -- serve
+expect "FASTVIM_LOAD_MODEL: several names, split on spaces and newlines" \
+    "$BASE --model-control-mode explicit --load-model fastvim-t --load-model vim-t --load-model vim-s"
+run "FASTVIM_LOAD_MODEL=*" "FASTVIM_MODEL=a=/m/*.pth" -- serve
+expect "FASTVIM_LOAD_MODEL and FASTVIM_MODEL are not globbed" "$BASE --model a=/m/*.pth --load-model *"
+run FASTVIM_MODEL_CONTROL_MODE=poll FASTVIM_REPOSITORY_POLL_SECONDS=30 FASTVIM_MODEL_REPOSITORY=/models -- serve --load-model x
+expect "poll mode and its period; flags after serve still come last" \
+    "$BASE --model-repository /models --model-control-mode poll --repository-poll-seconds 30 --load-model x"
+run FASTVIM_AUTH_TOKEN_FILE=/t FASTVIM_PROTECT_HEALTH=true FASTVIM_ENABLE_BENCHMARK=1 FASTVIM_TLS_CLIENT_CA=/ca.pem -- serve
+expect "FASTVIM_PROTECT_HEALTH=true and FASTVIM_ENABLE_BENCHMARK=1 are flags" \
+    "$BASE --tls-client-ca /ca.pem --auth-token-file /t --protect-health --enable-benchmark"
+run FASTVIM_PROTECT_HEALTH=false FASTVIM_ENABLE_BENCHMARK=0 -- serve
+expect "false and 0 give no flag" "$BASE"
+run FASTVIM_PROTECT_HEALTH=on -- serve; refuse "a flag variable that is not a boolean is refused" "FASTVIM_PROTECT_HEALTH='on' is not true"
+
+# Every option of `fastvim serve --help` has its variable, when a built binary is at hand (the
+# list in the entrypoint is hand-written: a new option must be added there).
+HELP_BIN=${FASTVIM_HELP_BIN:-}
+for b in .build/release/fastvim .build/debug/fastvim; do [[ -z "$HELP_BIN" && -x "$b" ]] && HELP_BIN=$b; done
+if [[ -n "$HELP_BIN" ]] && HELP=$("$HELP_BIN" serve --help 2>&1); then
+    envs=() want=()
+    while read -r opt arg; do
+        [[ "$opt" == help ]] && continue
+        var=FASTVIM_$(tr 'a-z-' 'A-Z_' <<<"$opt")
+        if [[ -n "$arg" ]]; then envs+=("$var=7"); want+=("--$opt 7"); else envs+=("$var=true"); want+=("--$opt"); fi
+    done < <(sed -n 's/^  \(-h, \)\{0,1\}--\([a-z0-9-]*\)\( <[a-z0-9-]*>\)\{0,1\}.*/\2 \3/p' <<<"$HELP")
+    run "${envs[@]}" -- serve
+    missing=()
+    for w in "${want[@]}"; do [[ " $OUT " == *" $w "* ]] || missing+=("$w"); done
+    if [[ $RC == 0 && ${#want[@]} -gt 30 && ${#missing[@]} == 0 ]]; then
+        ok "each of the ${#want[@]} options of \`$HELP_BIN serve --help\` is a FASTVIM_* variable"
+    else
+        fail "options of \`$HELP_BIN serve --help\` without a variable (rc $RC, ${#want[@]} options): ${missing[*]}"$'\n'"   stderr: $ERR"
+    fi
+else
+    echo "skip: no built fastvim (.build/release or .build/debug, or FASTVIM_HELP_BIN) to compare the variables with its options"
+fi
 
 # --- KServe's arguments ----------------------------------------------------------------------
 # The runtime's own arguments, as KServe passes them ({{.Name}} is the InferenceService's name).

@@ -34,6 +34,7 @@ import pytest
 
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
+from tritonclient.utils import InferenceServerException
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "fastvim-digits"
@@ -73,6 +74,23 @@ class Server:
 
 @pytest.fixture
 def server():
+    yield from _serve([])
+
+
+@pytest.fixture
+def repo_server(tmp_path):
+    """A model repository (DIR/digits/1/<checkpoint>, config and labels) under explicit control."""
+    import shutil
+    digits = REPO / "models" / "fastvim-digits"
+    (tmp_path / "digits" / "1").mkdir(parents=True)
+    shutil.copy(digits / "fastvim_digits.pth", tmp_path / "digits" / "1" / "fastvim_digits.pth")
+    shutil.copy(digits / "fastvim_digits.json", tmp_path / "digits" / "config.json")
+    shutil.copy(digits / "labels.txt", tmp_path / "digits" / "labels.txt")
+    srv = yield from _serve(["--model-repository", str(tmp_path), "--model-control-mode", "explicit"])
+    return srv
+
+
+def _serve(args):
     binary = _binary_path()
     if not os.access(binary, os.X_OK):
         pytest.fail(f"no server binary at {binary} (set FASTVIM_BIN)")
@@ -81,7 +99,7 @@ def server():
     env = dict(os.environ, FASTVIM_HOME=str(REPO))
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
-            [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", *extra],
+            [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", *args, *extra],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )
     srv = None
@@ -720,3 +738,28 @@ def test_kserve_infer_bytes(server, kind):
         ref = check_outputs(c.infer(IMAGE_MODEL, [image_input(png_batch(chunk))], outputs=requested()),
                             len(chunk), model=IMAGE_MODEL)
     np.testing.assert_array_equal(logits, ref["logits"])
+
+
+# --------------------------------------------------------------------------- the repository extension
+
+
+def test_triton_repository_load_unload(repo_server):
+    """tritonclient's load_model, unload_model and get_model_repository_index, unmodified."""
+    client = httpclient.InferenceServerClient(repo_server.url)
+    index = {(e["name"], e.get("state")) for e in client.get_model_repository_index()}
+    assert ("digits", "UNAVAILABLE") in index, index
+    assert not client.is_model_ready("digits")
+    client.load_model("digits")
+    assert client.is_model_ready("digits")
+    assert client.is_model_ready("digits_image", "1")
+    index = client.get_model_repository_index()
+    assert {"name": "digits", "version": "1", "state": "READY"} in index, index
+    x = np.zeros((1, 3, 32, 32), dtype=np.float32)
+    inp = httpclient.InferInput("input", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    result = client.infer("digits", [inp], model_version="1")
+    assert result.as_numpy("logits").shape == (1, 10)
+    client.unload_model("digits")
+    assert not client.is_model_ready("digits")
+    with pytest.raises(InferenceServerException):
+        client.load_model("no-such-model")
