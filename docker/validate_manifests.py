@@ -1,4 +1,4 @@
-"""Schema and consistency checks for docker/compose.yaml, docker/k8s/*.yaml, the KServe
+"""Schema and consistency checks for docker/compose.yaml, docker/k8s/*.yaml (and examples/), the KServe
 manifests of docker/kserve/ (against KServe's own CRD schemas, docker/kserve/crds/), the Grafana
 dashboard, the Prometheus config and both Dockerfiles. Run through docker/validate-manifests.sh.
 Each check prints `ok` or `FAIL`; the exit status is the number of failures (0: all passed).
@@ -27,6 +27,12 @@ def check(cond, what):
     print(f"{'ok' if cond else 'FAIL'}: {what}")
     failures += 0 if cond else 1
     return cond
+
+
+def quantity(q):
+    m = re.fullmatch(r"([0-9.]+)([KMGTE]i?)?", str(q))
+    return float(m.group(1)) * ({"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9,
+                                 "T": 1e12}.get(m.group(2), 1))
 
 
 def compose_schema():
@@ -59,6 +65,89 @@ check(grace > drain, f"compose: stop_grace_period {grace}s > --shutdown-timeout 
 prom = yaml.safe_load(open("docker/prometheus/prometheus.yml"))
 targets = [t for job in prom["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
 check("fastvim:8080" in targets, "prometheus scrapes fastvim:8080 (the compose service)")
+
+# Access control: AccessControl.read's rules for a token file, and the secrets that carry it.
+SCOPES = {"inference", "metadata", "admin"}
+
+
+def token_file(text):
+    """[(token, scopes)] as the server reads the file, or raises ValueError saying why."""
+    out = []
+    for n, raw in enumerate(text.split("\n"), 1):
+        fields = re.split(r"[ \t\r]+", raw.split("#", 1)[0].strip(" \t\r"))
+        fields = [f for f in fields if f]
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise ValueError(f"line {n}: expected `<token> <scope>[,<scope>...]`")
+        if not 16 <= len(fields[0].encode()) <= 512:
+            raise ValueError(f"line {n}: a token must have 16 to 512 characters")
+        scopes = {x for x in fields[1].split(",") if x}
+        if not scopes <= SCOPES:
+            raise ValueError(f"line {n}: unknown scope {sorted(scopes - SCOPES)}")
+        out.append((fields[0], scopes))
+    if not out:
+        raise ValueError("holds no token")
+    return out
+
+
+def refused(text):
+    try:
+        token_file(text)
+        return ""
+    except ValueError as e:
+        return str(e)
+
+
+check(refused("0123456789abcdef inference,metrics") and refused("short admin") and refused("# none\n")
+      and not refused("0123456789abcdef inference,metadata # x\n\n0123456789abcdeg admin\n"),
+      "negative control: the token-file rules refuse an unknown scope, a short token, an empty file")
+
+
+def scrape_token_file(prom_config, job_name):
+    job = next((j for j in prom_config["scrape_configs"] if j["job_name"] == job_name), {})
+    auth = job.get("authorization") or {}
+    return auth.get("credentials_file") if auth.get("type", "Bearer") == "Bearer" else None
+
+
+def compose_secret_path(service, path):
+    """The compose secret mounted at `path` in `service` (/run/secrets/<target>), or None."""
+    for sec in service.get("secrets", []):
+        src, target = (sec, sec) if isinstance(sec, str) else (sec["source"], sec.get("target", sec["source"]))
+        if (target if target.startswith("/") else "/run/secrets/" + target) == path:
+            return src
+    return None
+
+
+cred = scrape_token_file(prom, "fastvim")
+msecret = compose_secret_path(svc["prometheus"], cred or "")
+check(cred is not None and msecret in compose.get("secrets", {}),
+      f"prometheus: the fastvim job sends a bearer token from {cred}, the compose secret {msecret} mounted into prometheus")
+nomauth = copy.deepcopy(prom)
+next(j for j in nomauth["scrape_configs"] if j["job_name"] == "fastvim").pop("authorization", None)
+check(scrape_token_file(nomauth, "fastvim") is None, "negative control: a fastvim job without authorization is caught")
+tfile = svc["fastvim"]["environment"].get("FASTVIM_AUTH_TOKEN_FILE", "")
+tsecret = compose_secret_path(svc["fastvim"], tfile)
+check(tsecret in compose.get("secrets", {}), f"compose: FASTVIM_AUTH_TOKEN_FILE {tfile} is the compose secret {tsecret}")
+check("FASTVIM_PROTECT_HEALTH" not in svc["fastvim"]["environment"], "compose: health stays open for the healthcheck")
+files = {k: os.path.normpath(os.path.join("docker", compose["secrets"][k]["file"])) for k in (tsecret, msecret) if k}
+ignored = subprocess.run(["git", "check-ignore", "-q", *files.values()]).returncode == 0 if files else False
+check(len(files) == 2 and ignored, f"compose: the secret files {sorted(files.values())} are git-ignored")
+with __import__("tempfile").TemporaryDirectory() as tmp:
+    made = subprocess.run(["bash", "docker/make-tokens.sh", tmp + "/s"], capture_output=True, text=True)
+    try:
+        toks = token_file(open(tmp + "/s/tokens").read())
+        mtok = open(tmp + "/s/metrics-token").read().strip()
+        ok_tokens = set().union(*(sc for _, sc in toks)) == SCOPES and any(t == mtok and "metadata" in sc for t, sc in toks)
+    except (OSError, ValueError) as e:
+        ok_tokens = False
+        print(f"   {e}")
+    again = subprocess.run(["bash", "docker/make-tokens.sh", tmp + "/s"], capture_output=True, text=True)
+check(made.returncode == 0 and ok_tokens and again.returncode != 0,
+      "docker/make-tokens.sh: a token file the server reads (each scope once), metrics-token its metadata token; an existing one is kept")
+check({os.path.basename(f) for f in files.values()} == {"tokens", "metrics-token"}
+      and {os.path.dirname(f) for f in files.values()} == {"docker/secrets"},
+      "compose: the secrets are the files docker/make-tokens.sh writes by default (docker/secrets/)")
 ds = yaml.safe_load(open("docker/grafana/provisioning/datasources/prometheus.yaml"))
 check(ds["datasources"][0]["url"] == "http://prometheus:9090", "grafana datasource points at the prometheus service")
 dash = json.load(open("docker/grafana/dashboards/fastvim.json"))
@@ -72,19 +161,21 @@ uids = {t["datasource"]["uid"] for p in dash["panels"] for t in p["targets"]}
 check(uids == {ds["datasources"][0]["uid"]}, "dashboard panels use the provisioned datasource uid")
 
 # --- Kubernetes -----------------------------------------------------------------------------
-docs = {}
-for path in sorted(glob.glob("docker/k8s/*.yaml")):
+docs, examples = {}, {}  # kind -> document: docker/k8s/*.yaml (kubectl apply -f docker/k8s/), examples/
+for path in sorted(glob.glob("docker/k8s/*.yaml")) + sorted(glob.glob("docker/k8s/examples/*.yaml")):
     for doc in yaml.safe_load_all(open(path)):
         if doc:
-            docs[doc["kind"]] = doc
+            (examples if "/examples/" in path else docs)[doc["kind"]] = doc
             for v in K8S_VERSIONS:
                 try:
                     kubernetes_validate.validate(doc, v, strict=True)
                     check(True, f"{path} {doc['kind']} ({doc['apiVersion']}) valid for Kubernetes {v} (strict)")
                 except Exception as e:  # ValidationError, SchemaNotFoundError
                     check(False, f"{path} {doc['kind']} for Kubernetes {v}: {getattr(e, 'message', e)}")
-check({"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= set(docs),
-      "k8s: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget")
+check({"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim"} <= set(docs),
+      "k8s: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, PersistentVolumeClaim")
+check("Secret" not in docs and {"Secret", "Pod"} <= set(examples),
+      "k8s: the example Secret and the models writer Pod are in examples/, out of `kubectl apply -f docker/k8s/`")
 bad = copy.deepcopy(docs["Deployment"])
 bad["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
 try:
@@ -112,6 +203,97 @@ labels = dep["spec"]["template"]["metadata"]["labels"]
 matches = lambda sel: all(labels.get(k) == v for k, v in sel.items())
 check(matches(docs["Service"]["spec"]["selector"]), "k8s: the Service selects the pods")
 check(matches(docs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]), "k8s: the PDB selects the pods")
+check(all(p.get("httpGet", {}).get("path", "").startswith("/v2/health/") and not p["httpGet"].get("httpHeaders")
+          for p in (c["startupProbe"], c["readinessProbe"], c["livenessProbe"]))
+      and env.get("FASTVIM_PROTECT_HEALTH", "false") in ("false", "0", "no", ""),
+      "k8s: the probes use the open health routes (no FASTVIM_PROTECT_HEALTH), no token in the manifest")
+
+# Tokens: FASTVIM_AUTH_TOKEN_FILE is a key of the Secret, mounted whole (not subPath, which the
+# kubelet never updates) and read-only, readable by the pod's user.
+vols = {v["name"]: v for v in pod.get("volumes", [])}
+mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+
+
+def secret_file(container, volumes, path):
+    """(secret name, key) whose file `path` is in the container, or None."""
+    for m in container.get("volumeMounts", []):
+        v = volumes.get(m["name"], {}).get("secret")
+        if v and not m.get("subPath") and m.get("readOnly") and path.startswith(m["mountPath"].rstrip("/") + "/"):
+            rel = path[len(m["mountPath"].rstrip("/")) + 1:]
+            items = v.get("items")
+            key = next((i["key"] for i in items if i["path"] == rel), None) if items else rel
+            if key:
+                return v["secretName"], key
+    return None
+
+
+tf = env.get("FASTVIM_AUTH_TOKEN_FILE", "")
+ref_tokens = secret_file(c, vols, tf)
+sec = examples.get("Secret", {})
+check(ref_tokens is not None and ref_tokens[0] == sec.get("metadata", {}).get("name")
+      and ref_tokens[1] in sec.get("stringData", {}),
+      f"k8s: FASTVIM_AUTH_TOKEN_FILE {tf} is key {ref_tokens and ref_tokens[1]} of Secret {ref_tokens and ref_tokens[0]}, "
+      "mounted read-only without subPath; the example Secret has that name and key")
+bad = copy.deepcopy(c)
+next(m for m in bad["volumeMounts"] if m["mountPath"] == "/etc/fastvim")["subPath"] = "tokens"
+check(secret_file(bad, vols, tf) is None, "negative control: a subPath token mount is caught")
+sv = next((v["secret"] for v in vols.values() if v.get("secret", {}).get("secretName") == (ref_tokens or [""])[0]), {})
+mode, fsg = sv.get("defaultMode", 0o644), pod["securityContext"].get("fsGroup")
+check(bool(mode & 0o004) or (fsg is not None and bool(mode & 0o040)),
+      f"k8s: the token file (mode {oct(mode)}, fsGroup {fsg}) is readable by user {pod['securityContext'].get('runAsUser')}")
+placeholder = sec.get("stringData", {}).get("tokens", "")
+lines = [l.split("#", 1)[0].split() for l in placeholder.splitlines() if l.split("#", 1)[0].strip()]
+check(len(lines) >= 3 and {x for l in lines for x in l[1].split(",")} == SCOPES and "16 to 512" in refused(placeholder),
+      "k8s: the example Secret lists a token of each scope, placeholders the server refuses (it cannot be deployed as is)")
+mt = sec.get("stringData", {}).get("metrics-token", "")
+check(any(l[0] == mt and "metadata" in l[1].split(",") for l in lines),
+      "k8s: the example Secret's metrics-token is its metadata token (for Prometheus)")
+
+# The model repository: a read-only mount of the claim in models-pvc.yaml, explicit control.
+pvc = docs["PersistentVolumeClaim"]
+repo_dir = env.get("FASTVIM_MODEL_REPOSITORY", "")
+rm = mounts.get(repo_dir, {})
+rv = vols.get(rm.get("name"), {}).get("persistentVolumeClaim", {})
+check(rv.get("claimName") == pvc["metadata"]["name"] and rm.get("readOnly") is True and rv.get("readOnly") is True
+      and not rm.get("subPath"),
+      f"k8s: FASTVIM_MODEL_REPOSITORY {repo_dir} is the claim {pvc['metadata']['name']}, mounted read-only")
+many = max(dep["spec"].get("replicas", 1), docs["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]) > 1
+check(not many or set(pvc["spec"]["accessModes"]) & {"ReadWriteMany", "ReadOnlyMany"},
+      f"k8s: the models claim ({pvc['spec']['accessModes']}) can be mounted by replicas on several nodes")
+load = (env.get("FASTVIM_LOAD_MODEL") or "").split()
+check(env.get("FASTVIM_MODEL_CONTROL_MODE") == "explicit" and load
+      and all(re.fullmatch(r"[^./][^/]*", n) for n in load) and not env.get("FASTVIM_CHECKPOINT") and not env.get("FASTVIM_MODEL"),
+      f"k8s: explicit model control, FASTVIM_LOAD_MODEL {load} (plain model names), no other model source")
+writer = examples["Pod"]
+wc = writer["spec"]["containers"][0]
+wv = {v["name"]: v for v in writer["spec"].get("volumes", [])}
+wm = next((m for m in wc.get("volumeMounts", []) if wv.get(m["name"], {}).get("persistentVolumeClaim", {}).get("claimName")
+           == pvc["metadata"]["name"]), {})
+check(wm.get("mountPath") == repo_dir and not wm.get("readOnly") and not wv[wm["name"]]["persistentVolumeClaim"].get("readOnly")
+      and wc["image"] == c["image"],
+      f"k8s: the models writer mounts the claim read-write at {repo_dir}, with the serving image")
+
+# Memory: while a model's new version loads, the old one still serves its queue, so each model
+# is resident twice, each copy with its own activation and queued-input budgets (the server's
+# defaults when unset); 256 MiB more for the process and the weights.
+MiB = 2**20
+SERVER_DEFAULTS = {"FASTVIM_MAX_BUFFERED_BODY_BYTES": 128 * MiB, "FASTVIM_MAX_ACTIVATION_BYTES": 256 * MiB,
+                   "FASTVIM_MAX_QUEUED_INPUT_BYTES": 128 * MiB}
+
+
+def memory_need(e, models):
+    b = {k: int(e.get(k) or d) for k, d in SERVER_DEFAULTS.items()}
+    return b["FASTVIM_MAX_BUFFERED_BODY_BYTES"] + 2 * models * (b["FASTVIM_MAX_ACTIVATION_BYTES"]
+                                                                 + b["FASTVIM_MAX_QUEUED_INPUT_BYTES"]) + 256 * MiB
+
+
+limit = quantity(c["resources"]["limits"]["memory"])
+need = memory_need(env, max(1, len(load)))
+check(need <= limit, f"k8s: memory limit {c['resources']['limits']['memory']} holds bodies + 2 x {len(load)} model(s) x "
+      f"(activations + queued inputs) + 256 MiB = {need // MiB} MiB (a version swap)")
+check(memory_need({k: v for k, v in env.items() if k != "FASTVIM_MAX_ACTIVATION_BYTES"}, max(1, len(load))) > limit,
+      "negative control: the default activation budget (256 MiB) twice does not fit the limit")
+
 ref = docs["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
 check(ref["kind"] == "Deployment" and ref["name"] == dep["metadata"]["name"], "k8s: the HPA scales the Deployment")
 check(any(m["type"] == "Resource" and m["resource"]["name"] == "cpu"
@@ -301,12 +483,6 @@ check(c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
       and c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
       and all(c[p]["httpGet"]["port"] == port["containerPort"] for p in ("readinessProbe", "livenessProbe")),
       "kserve: readiness on /v2/health/ready, liveness on /v2/health/live, on the serving port (Knative requires it)")
-
-
-def quantity(q):
-    m = re.fullmatch(r"([0-9.]+)([KMGTE]i?)?", str(q))
-    return float(m.group(1)) * ({"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9,
-                                 "T": 1e12}.get(m.group(2), 1))
 
 
 res = c["resources"]

@@ -22,7 +22,7 @@ case "$NAME" in
   http) SOURCES=("$HERE/HTTPFuzzer.swift" "$HTTP"/HTTP1{Parser,Event,Limits,ParseError,RequestHead}.swift "$HTTP/Substring+OWS.swift"
                  "$HTTP/URLQuery.swift" "$HTTP"/Multipart{FormData,Error,Part}.swift) ;;
   oip) SOURCES=("$HERE/OIPFuzzer.swift" "$SERVING/Protocol/StrictJSON.swift" "$SERVING/Protocol/OIPInferRequest.swift"
-                "$SERVING/Protocol/ServingError.swift" "$SERVING/Routes/ImageUpload.swift" "$HTTP/ClientFacingError.swift"
+                "$SERVING/Protocol/ServingError.swift" "$SERVING/Access/AccessControl.swift" "$SERVING/Routes/ImageUpload.swift" "$HTTP/ClientFacingError.swift"
                 "$HTTP/HTTPRequest.swift" "$HTTP/HTTPResponder.swift" "$HTTP"/Multipart{FormData,Error,Part}.swift "$HTTP/HTTP1ParseError.swift"
                 "$HTTP/HTTP1Parser.swift" "$HTTP/HTTP1Limits.swift" "$HTTP/HTTP1Event.swift" "$HTTP/HTTP1RequestHead.swift"
                 "$HTTP/Substring+OWS.swift") ;;
