@@ -4,7 +4,9 @@
 # (strict: unknown fields are errors), the KServe manifests in docker/kserve/ against KServe's CRD
 # schemas (docker/kserve/crds/, strict likewise), plus the consistency checks of validate_manifests.py
 # (drain timing, probes, selectors, dashboard metrics, Dockerfile instructions, the KServe runtime's
-# arguments, ports and annotations, docker/kserve/test-entrypoint.sh).
+# arguments, ports and annotations, docker/kserve/test-entrypoint.sh; the token Secret and the
+# model-repository claim of the Deployment, memory for a version swap, the Prometheus bearer
+# token and the compose secrets, docker/make-tokens.sh).
 #
 # Schemas come from PyPI packages, installed into a throwaway venv ($VALIDATE_VENV):
 #   kubernetes-validate 1.37.0  Kubernetes JSON schemas v1.25 ... v1.37 (checked: 1.29, 1.33, 1.37)

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import jsonschema
 import kubernetes_validate
@@ -131,9 +132,9 @@ tsecret = compose_secret_path(svc["fastvim"], tfile)
 check(tsecret in compose.get("secrets", {}), f"compose: FASTVIM_AUTH_TOKEN_FILE {tfile} is the compose secret {tsecret}")
 check("FASTVIM_PROTECT_HEALTH" not in svc["fastvim"]["environment"], "compose: health stays open for the healthcheck")
 files = {k: os.path.normpath(os.path.join("docker", compose["secrets"][k]["file"])) for k in (tsecret, msecret) if k}
-ignored = subprocess.run(["git", "check-ignore", "-q", *files.values()]).returncode == 0 if files else False
+ignored = bool(files) and all(subprocess.run(["git", "check-ignore", "-q", f]).returncode == 0 for f in files.values())
 check(len(files) == 2 and ignored, f"compose: the secret files {sorted(files.values())} are git-ignored")
-with __import__("tempfile").TemporaryDirectory() as tmp:
+with tempfile.TemporaryDirectory() as tmp:
     made = subprocess.run(["bash", "docker/make-tokens.sh", tmp + "/s"], capture_output=True, text=True)
     try:
         toks = token_file(open(tmp + "/s/tokens").read())
@@ -141,7 +142,7 @@ with __import__("tempfile").TemporaryDirectory() as tmp:
         ok_tokens = set().union(*(sc for _, sc in toks)) == SCOPES and any(t == mtok and "metadata" in sc for t, sc in toks)
     except (OSError, ValueError) as e:
         ok_tokens = False
-        print(f"   {e}")
+        print(f"   {e}\n{made.stderr}")
     again = subprocess.run(["bash", "docker/make-tokens.sh", tmp + "/s"], capture_output=True, text=True)
 check(made.returncode == 0 and ok_tokens and again.returncode != 0,
       "docker/make-tokens.sh: a token file the server reads (each scope once), metrics-token its metadata token; an existing one is kept")

@@ -67,6 +67,35 @@ extension ServerTests {
             }
         }
 
+        /// Poll control: a new version directory is picked up, and a removed model unloaded.
+        @Test func pollModeFollowsTheDirectory() throws {
+            let root = try Self.makeRepository()
+            let sample = try #require(FileManager.default.contentsOfDirectory(atPath: Self.digits + "/samples/5").first)
+            let image = try Data(contentsOf: URL(fileURLWithPath: Self.digits + "/samples/5/" + sample)).base64EncodedString()
+            let body = Paths.tempDir("poll-body") + "/infer.json"
+            write(Array(#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1,1],"data":["\#(image)"]}]}"#.utf8), to: body)
+            try withServer(["--model-repository", root, "--model-control-mode", "poll", "--repository-poll-seconds", "0.3"]) { s in
+                #expect(try Self.version(s, body) == "1")
+                try FileManager.default.createDirectory(atPath: root + "/digits/2", withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: root + "/digits/1/fastvim_digits.pth", toPath: root + "/digits/2/v2.pth")
+                var switched = false
+                for _ in 0 ..< 50 where !switched {
+                    usleep(200_000)
+                    switched = try Self.version(s, body) == "2"
+                }
+                #expect(switched, "poll mode did not pick up version 2")
+                let control = try curl(["-X", "POST", s.base + "/v2/repository/models/digits/unload"])
+                #expect(control.status == 400, "poll mode owns its models: \(control.status)")
+                try FileManager.default.removeItem(atPath: root + "/digits")
+                var gone = false
+                for _ in 0 ..< 50 where !gone {
+                    usleep(200_000)
+                    gone = try curl([s.base + "/v2/models/digits/ready"]).status == 503
+                }
+                #expect(gone, "poll mode did not unload a removed model")
+            }
+        }
+
         @Test func pathsOutsideTheRepositoryAreRefused() throws {
             let root = try Self.makeRepository()
             // A version whose checkpoint is a link to a file outside, and a model dir linked outside.
