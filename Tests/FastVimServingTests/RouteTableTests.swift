@@ -31,3 +31,24 @@ import TestSupport
         #expect(ServingApp.route(for: ["nope"]) == nil)
     }
 }
+
+/// The README's route list is the route table, rendered: a route added or changed without
+/// the README following fails here, with the block to paste.
+@Suite struct READMERouteListTests {
+    static func rendered() -> String {
+        var lines = ["<!-- routes: generated from ServingApp.routes; checked by READMERouteListTests -->",
+                     "| method | path | token scope |", "|---|---|---|"]
+        for route in ServingApp.routes {
+            let scope = route.scope.map(\.rawValue) ?? "none (health; `--protect-health`: metadata)"
+            lines.append("| \(route.methods.joined(separator: ", ")) | `\(route.pattern)` | \(scope) |")
+        }
+        lines.append("<!-- end of routes -->")
+        return lines.joined(separator: "\n")
+    }
+
+    @Test func readmeListsTheRouteTable() throws {
+        let readme = try String(contentsOfFile: Fixtures.repository + "/README.md", encoding: .utf8)
+        let block = Self.rendered()
+        #expect(readme.contains(block), "README.md lacks the current route list; paste:\n\(block)")
+    }
+}
