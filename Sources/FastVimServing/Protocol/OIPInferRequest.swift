@@ -55,14 +55,6 @@ struct OIPInferRequest {
     /// The request's `binary_data_output` parameter: every output in binary unless it says otherwise.
     let binaryOutputs: Bool
 
-    /// The images the request holds, and their height and width (0 for encoded images).
-    var imageCount: Int {
-        switch input {
-        case let .tensor(_, shape, _): shape[0]
-        case let .images(list): list.count
-        }
-    }
-
     /// `model_name`/`model_version` are not in the request schema, but KServe's client sends
     /// them: accepted when they name the model of the path.
     static let topLevelFields: Set<String> = ["id", "parameters", "inputs", "outputs", "model_name", "model_version"]
