@@ -75,8 +75,13 @@ let package = Package(
             dependencies: ["CNGHTTP2", "CTLS", "CPosix", .product(name: "Logging", package: "swift-log")]
         ),
         // The CUDA backend, opened at run time with dlopen (no CUDA toolkit needed to build):
-        // library discovery, NVRTC, the kernel sources, and the forward pass over a KernelDevice.
-        .target(name: "FastVimCUDA", dependencies: ["FastVimEngine"]),
+        // library discovery, NVRTC, the kernels, and the forward pass over a KernelDevice.
+        // The kernels are .cu files compiled into the binary as text, for NVRTC at start-up.
+        .target(
+            name: "FastVimCUDA",
+            dependencies: ["FastVimEngine"],
+            resources: ["embedding", "norm", "layout", "conv", "scan", "combine", "elementwise"].map { .embedInCode("Kernels/\($0).cu") }
+        ),
         // Where models meet images and HTTP: bundles, classification, batching, routes, metrics.
         .target(
             name: "FastVimServing",

@@ -43,6 +43,7 @@ public final class ModelBundle: Sendable {
                 (cfg, cfgPath) = try ModelConfig.locate(explicit: config, checkpoint: checkpoint)
             }
             model = try VisionMamba(checkpoint: try Checkpoint(path: checkpoint, weights: weights), config: cfg)
+            try backend.requireSupport(model.architecture)
             configPath = cfgPath
         } catch {
             throw .model(error)

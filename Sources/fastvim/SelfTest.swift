@@ -10,7 +10,9 @@ struct SelfTest: ParsableCommand {
         discussion: """
         fp32 must agree within the fixtures' bound, 1e-4 · max(1, max |expected|), as on the CPU; \
         tf32 and bf16 report how far they drift (their accuracy cost) without failing. \
-        --compile-only compiles every CUDA kernel with NVRTC and needs no GPU.
+        On a GPU it then checks every stage of the device's forward pass against the CPU \
+        engine's stage on the same inputs (d_state 16 to 256, odd grids, batch 1 and 7). \
+        --compile-only compiles every CUDA kernel file with NVRTC and needs no GPU.
         """
     )
 
@@ -45,7 +47,31 @@ struct SelfTest: ParsableCommand {
             }
         }
         print(failures == 0 ? "all \(suite.cases.count) fixtures match" : "\(failures) of \(suite.cases.count) fixtures failed")
+        if let kernels = backend as? KernelBackend, device.precision == .fp32 {
+            failures += checkStages(on: kernels.device)
+        }
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Every device stage against the CPU engine's (fp32 only: the GEMMs of tf32 and bf16
+    /// differ from the CPU's by design).
+    private func checkStages(on kernelDevice: any KernelDevice) -> Int {
+        var failures = 0
+        for c in BackendOpsCheck.standardCases {
+            do {
+                let o = try BackendOpsCheck.run(c, on: kernelDevice)
+                let worst = o.worst.map { String(format: "worst %@ #%d %@ %.3g", $0.stage.rawValue, $0.occurrence, "\($0.buffer)", $0.error) } ?? ""
+                print("\(o.passed ? "ok   " : "FAIL ") stages of \(c): \(o.comparisons.count) buffers compared, \(worst)")
+                if !o.passed {
+                    failures += 1
+                    for f in o.failures.prefix(5) { print("      \(f.stage.rawValue) #\(f.occurrence) \(f.buffer): \(f.error)") }
+                }
+            } catch {
+                failures += 1
+                print("FAIL  stages of \(c): \(error)")
+            }
+        }
+        return failures
     }
 
     private func compileKernels() throws {
@@ -57,13 +83,14 @@ struct SelfTest: ParsableCommand {
         print("PTX cache: \(cache.directory ?? "none")")
         var failures = 0
         for architecture in arch.split(separator: ",").map(String.init) {
-            for kernel in CUDAKernel.all + CUDAKernel.deviceInternal {
+            for file in KernelFile.allCases {
                 do {
-                    let (ptx, cached) = try cache.ptx(for: kernel, architecture: architecture, nvrtc: nvrtc)
-                    print("ok    \(architecture) \(kernel.name) (\(ptx.utf8.count) bytes of PTX, \(cached ? "cached" : "compiled"))")
+                    let (ptx, cached) = try cache.ptx(for: file.program, architecture: architecture, nvrtc: nvrtc)
+                    let names = file.kernels.map(\.name).joined(separator: ", ")
+                    print("ok    \(architecture) \(file.fileName): \(names) (\(ptx.utf8.count) bytes of PTX, \(cached ? "cached" : "compiled"))")
                 } catch {
                     failures += 1
-                    print("FAIL  \(architecture) \(kernel.name): \(error)")
+                    print("FAIL  \(architecture) \(file.fileName): \(error)")
                 }
             }
         }

@@ -73,10 +73,11 @@ import Testing
     @Test(arguments: ["sm_80", "sm_90"])
     func cubinIsMachineCodeForTheGPU(_ architecture: String) throws {
         let nvrtc = try NVRTC(directories: KernelCompilationTests.directories)
-        let kernel = CUDAKernel.toBF16
-        let elf = try nvrtc.compileCUBIN(kernel.source, name: kernel.name + ".cu", architecture: architecture)
+        let file = KernelFile.elementwise
+        let elf = try nvrtc.compileCUBIN(file.source, name: file.fileName, architecture: architecture)
         #expect(elf.starts(with: [0x7f, 0x45, 0x4c, 0x46]))
         #expect(elf.count > 20 && UInt16(elf[18]) | UInt16(elf[19]) << 8 == 190)
-        #expect(String(decoding: elf.map { $0 == 0 ? 10 : $0 }, as: UTF8.self).contains(kernel.name))
+        let text = String(decoding: elf.map { $0 == 0 ? 10 : $0 }, as: UTF8.self)
+        for kernel in file.kernels { #expect(text.contains(kernel.name)) }
     }
 }

@@ -22,7 +22,7 @@ import TestSupport
         temporaryCache = directory
         atexit { if let directory = temporaryCache { try? FileManager.default.removeItem(atPath: directory) } }
         let device = try Self.device(try Self.open(cacheDirectory: directory))
-        return (directory, device.kernelsCompiled, device.kernelsFromCache)
+        return (directory, device.filesCompiled, device.filesFromCache)
     }
 
     static func open(_ precision: GemmPrecision = .fp32, cacheDirectory: String? = nil) throws -> KernelBackend {
@@ -241,7 +241,7 @@ import TestSupport
             do {
                 let graph = try device.captureGraph {
                     let scratch = try device.allocate(bytes: 64 * 4)
-                    try device.launch(CUDAKernel.addRowBias, .elementwise(64), [.pointer(scratch), .pointer(bias), .long(1), .int(64)])
+                    try device.launch(.addRowBias(x: scratch, bias: bias, rows: 1, cols: 64))
                     device.free(scratch)
                 }
                 try device.launch(graph)
@@ -257,11 +257,11 @@ import TestSupport
     @Test func secondOpenLoadsEveryKernelFromTheCache() throws {
         let fake = try FakeDriverLibrary.shared()
         let first = try Self.cache.get()
-        let count = FakeDriverLibrary.kernels.count
+        let count = KernelFile.allCases.count
         #expect(first.compiled + first.fromCache == count)
         do {
             let device = try Self.device(try Self.open())
-            #expect(device.kernelsFromCache == count && device.kernelsCompiled == 0)
+            #expect(device.filesFromCache == count && device.filesCompiled == 0)
             #expect(device.gpu.architecture == "sm_90")
             #expect(device.driverVersion == (12, 9))
             let memory = try device.memoryInfo()
@@ -292,7 +292,7 @@ import TestSupport
             }
             // A kernel touching memory it does not own faults the context; the next synchronize says so.
             let bias = try device.upload([Float](repeating: 1, count: 4))
-            try device.launch(CUDAKernel.addRowBias, .elementwise(4), [.pointer(DevicePointer(address: 0x1000)), .pointer(bias), .long(1), .int(4)])
+            try device.launch(.addRowBias(x: DevicePointer(address: 0x1000), bias: bias, rows: 1, cols: 4))
             #expect { try device.synchronize() } throws: { "\($0)".contains("CUDA_ERROR_ILLEGAL_ADDRESS") }
             #expect(fake.lastFault.contains("fv_add_row_bias: argument 0"))
             fake.clearFault()
@@ -324,7 +324,7 @@ import TestSupport
         do {
             let backend = RecordingBackend(try Self.open())
             let device = try Self.device(backend.inner)
-            #expect(device.kernelsCompiled == FakeDriverLibrary.kernels.count && device.driverVersion == (12, 4))
+            #expect(device.filesCompiled == KernelFile.allCases.count && device.driverVersion == (12, 4))
             let fixtures = try GoldenFixtures(directory: Fixtures.directory)
             let c = try #require(fixtures.cases.first { $0.name == "vim_small" })
             let outcome = try fixtures.run(c, on: backend, repeats: 2)
@@ -365,7 +365,7 @@ import TestSupport
             let device = try Self.device(try Self.open())
             let x = try device.upload([Float](repeating: 1, count: 1 << 16)), bias = try device.upload([Float](repeating: 2, count: 256))
             let milliseconds = try device.time {
-                try device.launch(CUDAKernel.addRowBias, .elementwise(1 << 16), [.pointer(x), .pointer(bias), .long(256), .int(256)])
+                try device.launch(.addRowBias(x: x, bias: bias, rows: 256, cols: 256))
             }
             #expect(milliseconds > 0)
             #expect(try device.download(x, floats: 1 << 16).allSatisfy { $0 == 3 })
@@ -394,6 +394,8 @@ final class RecordingBackend: ComputeBackend, @unchecked Sendable {
     }
 
     func referenceGemmRate() throws -> Double { try inner.referenceGemmRate() }
+
+    func supports(_ architecture: Architecture) -> BackendSupport { inner.supports(architecture) }
 
     func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float] {
         try inner.encodeMasked(model, input: input, batch: batch, height: height, width: width, idsKeep: idsKeep)

@@ -12,15 +12,16 @@ import Testing
         // FastVim-T, batch 8, 224 px: 196 tokens, 14 scan steps.
         let plan = ForwardPlan(architecture: try Self.architecture("fastvim-t"), batch: 8, height: 224, width: 224)
         let arena = plan.arena
-        for b in arena.buffers { #expect(b.offset % DeviceArena.alignment == 0, "\(b.name) at \(b.offset)") }
-        for (x, y) in zip(arena.buffers, arena.buffers.dropFirst()) { #expect(x.offset + x.bytes <= y.offset) }
-        let last = arena.buffers.last!
-        #expect(arena.totalBytes >= last.offset + last.bytes && arena.totalBytes - (last.offset + last.bytes) < DeviceArena.alignment)
-        #expect(plan.sequence == 196 && plan.maxGroups == 14 && plan.usesLaneScan)
-        #expect(arena.buffer("xz")?.bytes == 8 * 196 * 2 * 384 * 4)
-        #expect(arena.buffer("dbc_f")?.bytes == 8 * 14 * 44 * 4)
-        #expect(arena.buffer("input")?.bytes == 8 * 3 * 224 * 224 * 4)
-        #expect(arena.buffer("logits")?.bytes == 8 * 1000 * 4)
+        #expect(arena.order == Activation.device)
+        for b in arena.order { #expect(arena[b].offset % ForwardPlan.alignment == 0, "\(b) at \(arena[b].offset)") }
+        for (x, y) in zip(arena.order, arena.order.dropFirst()) { #expect(arena[x].offset + arena[x].bytes <= arena[y].offset) }
+        let last = arena[arena.order.last!]
+        #expect(arena.totalBytes >= last.offset + last.bytes && arena.totalBytes - (last.offset + last.bytes) < ForwardPlan.alignment)
+        #expect(plan.sequence == 196 && plan.maxGroups == 14)
+        #expect(arena[.xz].bytes == 8 * 196 * 2 * 384 * 4)
+        #expect(arena[.projected(.forward)].bytes == 8 * 14 * 44 * 4)
+        #expect(arena[.input].bytes == 8 * 3 * 224 * 224 * 4)
+        #expect(arena[.logits].bytes == 8 * 1000 * 4)
     }
 
     /// FastVim alternates row and column views; Vim scans every token, class token included.
@@ -33,7 +34,7 @@ import Testing
         let vim = ForwardPlan(architecture: try Self.architecture("vim-t"), batch: 2, height: 224, width: 224)
         #expect(vim.sequence == 197 && vim.mixerView(block: 1) == .init(transposed: false, groups: 197, width: 1, interleave: 1))
         #expect(vim.featureTokens == (98, 1))
-        #expect(vim.arena.buffer("pooled_f")?.bytes == 0 && vim.arena.buffer("permuted")?.bytes == 0)
+        #expect(vim.arena[.pooled(.forward)].bytes == 0 && vim.arena[.permuted].bytes == 0)
         let channels = ForwardPlan(architecture: try Self.architecture("fastchannelvim-s"), batch: 1, height: 224, width: 224)
         let c = channels.architecture.inChannels
         #expect(channels.mixerView(block: 0) == .init(transposed: false, groups: 14 * c, width: 14, interleave: c))
@@ -45,9 +46,9 @@ import Testing
         let vim = try Self.architecture("vim-t")
         let one = ForwardPlan(architecture: vim, batch: 1, height: 2048, width: 2048)
         #expect(one.sequence == 16385 && one.scanChunks(steps: one.sequence) == 65)
-        #expect(one.arena.buffer("chunk_state")?.bytes == 65 * 384 * 16 * 4)
+        #expect(one.arena[.chunkState].bytes == 65 * 384 * 16 * 4)
         let many = ForwardPlan(architecture: vim, batch: 128, height: 2048, width: 2048)
-        #expect(many.scanChunks(steps: many.sequence) == 1 && many.arena.buffer("chunk_state")?.bytes == 0)
+        #expect(many.scanChunks(steps: many.sequence) == 1 && many.arena[.chunkState].bytes == 0)
         // FastVim's pooled scans are short: 128 steps at 2048 px.
         let fast = ForwardPlan(architecture: try Self.architecture("fastvim-t"), batch: 1, height: 2048, width: 2048)
         #expect(fast.scanChunks(steps: fast.maxGroups) == 1)

@@ -15,16 +15,16 @@ import Testing
         var calls = 0
         init() throws { nvrtc = try NVRTC(directories: KernelCompilationTests.directories) }
 
-        func ptx(_ cache: KernelCache, _ kernel: CUDAKernel, _ architecture: String) throws -> (ptx: String, cached: Bool) {
-            try cache.ptx(for: kernel, architecture: architecture, compiler: nvrtc.cacheIdentity(architecture: architecture)) {
-                (k: CUDAKernel) throws(CUDAError) -> String in
+        func ptx(_ cache: KernelCache, _ program: KernelProgram, _ architecture: String) throws -> (ptx: String, cached: Bool) {
+            try cache.ptx(for: program, architecture: architecture, compiler: nvrtc.cacheIdentity(architecture: architecture)) {
+                (p: KernelProgram) throws(CUDAError) -> String in
                 calls += 1
-                return try nvrtc.compile(k.source, name: k.name + ".cu", architecture: architecture)
+                return try nvrtc.compile(p.source, name: p.name, architecture: architecture)
             }
         }
     }
 
-    static let kernel = CUDAKernel.named("fv_add_row_bias")!
+    static let kernel = KernelFile.elementwise.program
 
     @Test func secondCallIsAHitWithoutTheCompiler() throws {
         let dir = Self.temporaryDirectory()
@@ -52,7 +52,8 @@ import Testing
         let compiler = try Counting()
         let cache = KernelCache(directory: dir)
         _ = try compiler.ptx(cache, Self.kernel, "sm_90")
-        let edited = CUDAKernel(name: Self.kernel.name, source: Self.kernel.source.replacingOccurrences(of: "+=", with: "-="))
+        let edited = KernelProgram(name: Self.kernel.name, source: Self.kernel.source.replacingOccurrences(of: "+=", with: "-="),
+                                   kernels: Self.kernel.kernels)
         let again = try compiler.ptx(cache, edited, "sm_90")
         #expect(!again.cached && compiler.calls == 2)
         #expect(KernelCache.fileName(for: Self.kernel, architecture: "sm_90", compiler: "nvrtc 12.9 -a")
@@ -101,7 +102,8 @@ import Testing
     @Test func compileErrorsAreNotCached() throws {
         let dir = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let broken = CUDAKernel(name: "fv_broken", source: "extern \"C\" __global__ void fv_broken(float* x) { x[0] = nope; }")
+        let broken = KernelProgram(name: "broken.cu", source: "extern \"C\" __global__ void fv_broken(float* x) { x[0] = nope; }",
+                                   kernels: ["fv_broken"])
         let nvrtc = try NVRTC(directories: KernelCompilationTests.directories)
         #expect(throws: CUDAError.self) { _ = try KernelCache(directory: dir).ptx(for: broken, architecture: "sm_90", nvrtc: nvrtc) }
         #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty ?? true)

@@ -15,9 +15,11 @@ import Testing
     func everyKernelCompiles(_ architecture: String) throws {
         let nvrtc = try NVRTC(directories: Self.directories)
         #expect(nvrtc.version.major >= 11)
-        for kernel in CUDAKernel.all {
-            let ptx = try nvrtc.compile(kernel.source, name: kernel.name + ".cu", architecture: architecture)
-            #expect(ptx.contains(".entry \(kernel.name)"), "\(kernel.name): no entry point in the PTX")
+        for file in KernelFile.allCases {
+            let ptx = try nvrtc.compile(file.source, name: file.fileName, architecture: architecture)
+            for kernel in file.kernels {
+                #expect(ptx.contains(".entry \(kernel.name)("), "\(file.fileName): no entry point \(kernel.name) in the PTX")
+            }
         }
     }
 

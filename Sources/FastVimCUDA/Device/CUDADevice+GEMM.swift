@@ -90,7 +90,7 @@ extension CUDADevice {
                  on stream: OpaquePointer?) throws(CUDAError) {
         let count = rows * cols
         guard count > 0 else { return }
-        try queue(.toBF16, .elementwise(count), [.pointer(out), .pointer(source), .long(rows), .int(cols), .int(ld)], on: stream)
+        try queue(.toBF16(out: out, x: source, rows: rows, cols: cols, ld: ld), on: stream)
     }
 
     /// Forgets (and frees, or retires while a graph may read them) the bf16 copies made from

@@ -14,8 +14,8 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     /// The CUDA version the driver supports, e.g. (12, 4).
     public let driverVersion: (major: Int, minor: Int)
     public let nvrtcVersion: (major: Int, minor: Int)
-    /// Kernels whose PTX came from the cache at start-up, and those NVRTC compiled.
-    public private(set) var kernelsFromCache = 0, kernelsCompiled = 0
+    /// Kernel files whose PTX came from the cache at start-up, and those NVRTC compiled.
+    public private(set) var filesFromCache = 0, filesCompiled = 0
 
     let driver: CUDADriver
     let api: DriverAPI
@@ -29,7 +29,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     /// Converts bf16 weights while `stream` is capturing (see `bf16Weight`).
     var sideStream: OpaquePointer?
     var modules: [OpaquePointer] = []
-    var functions: [String: OpaquePointer] = [:]
+    var functions: [Kernel: OpaquePointer] = [:]
     var blasHandle: OpaquePointer?
     var workspace: DevicePointer?
 
@@ -57,7 +57,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public var summary: String { "cuda:\(gpu.ordinal) \(gpu.name) (\(gpu.architecture)), \(precision.rawValue) GEMMs" }
 
     /// Opens the GPU `spec` (`cuda` or `cuda:N`): driver, primary context, a stream, every
-    /// kernel of `CUDAKernel.all` (PTX through `cache`), and cuBLAS on the stream.
+    /// kernel of the `.cu` files (PTX through `cache`), and cuBLAS on the stream.
     public init(spec: String = "cuda", libraryDirectories: [String] = CUDALibraryPath.directories(),
                 precision: GemmPrecision = .fp32, cache: KernelCache = KernelCache()) throws(CUDAError) {
         driver = try CUDADriver(directories: libraryDirectories)
@@ -77,7 +77,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         try api.check(api.primaryCtxRetain(&context, cuDevice), "cuDevicePrimaryCtxRetain")
         try enter()
         try api.check(api.streamCreate(&stream, DriverAPI.streamNonBlocking), "cuStreamCreate")
-        try loadKernels(CUDAKernel.all + CUDAKernel.deviceInternal, cache: cache, nvrtc: nvrtc)
+        try loadKernels(cache: cache, nvrtc: nvrtc)
         try blas.check(blas.create(&blasHandle), "cublasCreate_v2")
         try blas.check(blas.setStream(blasHandle, stream), "cublasSetStream_v2")
         // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
@@ -89,32 +89,35 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         try blas.check(blas.setMathMode(blasHandle, math), "cublasSetMathMode")
     }
 
-    private func loadKernels(_ kernels: [CUDAKernel], cache: KernelCache, nvrtc: NVRTC) throws(CUDAError) {
-        for kernel in kernels {
-            let (ptx, cached) = try cache.ptx(for: kernel, architecture: gpu.architecture, nvrtc: nvrtc)
+    /// Each kernel file as one module: from the PTX cache, else compiled by NVRTC.
+    private func loadKernels(cache: KernelCache, nvrtc: NVRTC) throws(CUDAError) {
+        for file in KernelFile.allCases {
+            let (ptx, cached) = try cache.ptx(for: file.program, architecture: gpu.architecture, nvrtc: nvrtc)
             var compiled = !cached
             var module: OpaquePointer?
             var rc = ptx.withCString { api.moduleLoadData(&module, $0) }
             if rc == DriverAPI.unsupportedPTXVersion {
                 // An NVRTC newer than the driver (PyTorch's cu13 wheels bring NVRTC 13.2, whose PTX
                 // ISA 9.2 a 580 driver, CUDA 13.0, cannot JIT): machine code for this GPU loads.
-                let binary = try nvrtc.compileCUBIN(kernel.source, name: kernel.name + ".cu", architecture: gpu.architecture)
+                let binary = try nvrtc.compileCUBIN(file.source, name: file.fileName, architecture: gpu.architecture)
                 rc = binary.withUnsafeBytes { api.moduleLoadData(&module, $0.baseAddress!) }
                 if rc != 0 {
-                    throw .driver("cuModuleLoadData failed for \(kernel.name), as PTX (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) and as CUBIN (\(api.describe(rc))): "
+                    throw .driver("cuModuleLoadData failed for \(file.fileName), as PTX (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) and as CUBIN (\(api.describe(rc))): "
                         + "NVRTC \(nvrtcVersion.major).\(nvrtcVersion.minor) is newer than this driver (CUDA \(driverVersion.major).\(driverVersion.minor)): "
                         + "use an NVRTC of the driver's major version")
                 }
                 compiled = true
             }
-            try api.check(rc, "cuModuleLoadData(\(kernel.name))")
-            if compiled { kernelsCompiled += 1 } else { kernelsFromCache += 1 }
-            guard let module else { throw .driver("cuModuleLoadData(\(kernel.name)) returned no module") }
+            try api.check(rc, "cuModuleLoadData(\(file.fileName))")
+            if compiled { filesCompiled += 1 } else { filesFromCache += 1 }
+            guard let module else { throw .driver("cuModuleLoadData(\(file.fileName)) returned no module") }
             modules.append(module)
-            var function: OpaquePointer?
-            try api.check(kernel.name.withCString { api.moduleGetFunction(&function, module, $0) }, "cuModuleGetFunction(\(kernel.name))")
-            guard let function else { throw .driver("cuModuleGetFunction(\(kernel.name)) returned no function") }
-            functions[kernel.name] = function
+            for kernel in file.kernels {
+                var function: OpaquePointer?
+                try api.check(kernel.name.withCString { api.moduleGetFunction(&function, module, $0) }, "cuModuleGetFunction(\(kernel.name))")
+                guard let function else { throw .driver("cuModuleGetFunction(\(kernel.name)) returned no function") }
+                functions[kernel] = function
+            }
         }
     }
 
@@ -256,21 +259,22 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     // MARK: Kernels
 
-    public func launch(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError) {
+    public func launch(_ call: KernelCall) throws(CUDAError) {
         try locked { () throws(CUDAError) in
             try enter()
-            try queue(kernel, shape, arguments, on: stream)
+            try queue(call, on: stream)
         }
     }
 
     /// cuLaunchKernel on `stream`. The caller holds the lock and has made the context current.
-    func queue(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument], on stream: OpaquePointer?) throws(CUDAError) {
-        guard let function = functions[kernel.name] else { throw .launch(kernel: kernel.name, "not a kernel this device loaded") }
+    func queue(_ call: KernelCall, on stream: OpaquePointer?) throws(CUDAError) {
+        let (kernel, shape) = (call.kernel, call.shape)
+        guard let function = functions[kernel] else { throw .launch(kernel: kernel.name, "not a kernel this device loaded") }
         // gridDim.x may be up to 2³¹-1, blockDim.x up to 1024 on every GPU since Kepler.
         guard (1 ... Int(Int32.max)).contains(shape.grid), (1 ... 1024).contains(shape.block) else {
             throw .launch(kernel: kernel.name, "grid \(shape.grid) × block \(shape.block) is outside 1...2147483647 × 1...1024")
         }
-        let block = try KernelArgumentBlock(kernel, arguments)
+        let block = KernelArgumentBlock(call.arguments)
         // cuLaunchKernel copies the argument values before it returns; the block lives until then.
         let rc = withExtendedLifetime(block) {
             api.launchKernel(function, UInt32(shape.grid), 1, 1, UInt32(shape.block), 1, 1, 0, stream, block.pointers, nil)

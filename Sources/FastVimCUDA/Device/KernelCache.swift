@@ -3,10 +3,10 @@ import Glibc
 #endif
 import Foundation
 
-/// PTX from NVRTC kept on disk, so a server starts without recompiling every kernel (NVRTC
-/// takes a second or more per kernel). A file is named by the kernel, the architecture and
-/// a hash of everything that changes the PTX: the compiler's identity (NVRTC version and
-/// options), the architecture, the kernel's name and its source.
+/// PTX from NVRTC kept on disk, so a server starts without recompiling every kernel file
+/// (NVRTC takes seconds a file). A PTX file is named by the kernel file, the architecture
+/// and a hash of everything that changes the PTX: the compiler's identity (NVRTC version and
+/// options), the architecture, the file's name and its source text.
 ///
 /// The hash is FNV-1a 64, not a cryptographic one: this is a cache key, not a security
 /// boundary. Whoever can write the cache directory can already replace the binary's
@@ -30,42 +30,43 @@ public final class KernelCache: @unchecked Sendable {
         return home.isEmpty ? nil : home + "/.cache/fastvim/cuda"
     }
 
-    /// The file name of one kernel's PTX, e.g. `fv_im2col-sm_90-0123456789abcdef.ptx`.
-    public static func fileName(for kernel: CUDAKernel, architecture: String, compiler: String) -> String {
-        let key = [compiler, architecture, kernel.name, kernel.source].joined(separator: "\u{0}")
-        return "\(kernel.name)-\(architecture)-\(hex(fnv1a64(key))).ptx"
+    /// The file name of one program's PTX, e.g. `scan-sm_90-0123456789abcdef.ptx`.
+    public static func fileName(for program: KernelProgram, architecture: String, compiler: String) -> String {
+        let key = [compiler, architecture, program.name, program.source].joined(separator: "\u{0}")
+        let stem = program.name.hasSuffix(".cu") ? String(program.name.dropLast(3)) : program.name
+        return "\(stem)-\(architecture)-\(hex(fnv1a64(key))).ptx"
     }
 
-    /// The kernel's PTX for `architecture`: from the cache when a valid file is there
+    /// The program's PTX for `architecture`: from the cache when a valid file is there
     /// (`cached` true), else from `compile`, then stored. `compiler` names the compiler and
     /// its options (see `NVRTC.cacheIdentity`); a cache that cannot be written is skipped.
-    public func ptx(for kernel: CUDAKernel, architecture: String, compiler: String,
-                    compile: (CUDAKernel) throws(CUDAError) -> String) throws(CUDAError) -> (ptx: String, cached: Bool) {
-        let path = directory.map { $0 + "/" + Self.fileName(for: kernel, architecture: architecture, compiler: compiler) }
-        if let path, let ptx = Self.load(path, kernel: kernel.name) { return (ptx, true) }
-        let ptx = try compile(kernel)
+    public func ptx(for program: KernelProgram, architecture: String, compiler: String,
+                    compile: (KernelProgram) throws(CUDAError) -> String) throws(CUDAError) -> (ptx: String, cached: Bool) {
+        let path = directory.map { $0 + "/" + Self.fileName(for: program, architecture: architecture, compiler: compiler) }
+        if let path, let ptx = Self.load(path, kernels: program.kernels) { return (ptx, true) }
+        let ptx = try compile(program)
         if let directory, let path { Self.store(ptx, at: path, in: directory) }
         return (ptx, false)
     }
 
     /// The same through NVRTC, keyed on its version and compile options.
-    public func ptx(for kernel: CUDAKernel, architecture: String, nvrtc: NVRTC) throws(CUDAError) -> (ptx: String, cached: Bool) {
-        try ptx(for: kernel, architecture: architecture, compiler: nvrtc.cacheIdentity(architecture: architecture)) {
-            (k: CUDAKernel) throws(CUDAError) -> String in
-            try nvrtc.compile(k.source, name: k.name + ".cu", architecture: architecture)
+    public func ptx(for program: KernelProgram, architecture: String, nvrtc: NVRTC) throws(CUDAError) -> (ptx: String, cached: Bool) {
+        try ptx(for: program, architecture: architecture, compiler: nvrtc.cacheIdentity(architecture: architecture)) {
+            (p: KernelProgram) throws(CUDAError) -> String in
+            try nvrtc.compile(p.source, name: p.name, architecture: architecture)
         }
     }
 
     private static let trailer = "// fastvim-ptx-cache fnv1a64="
 
-    /// A file's PTX when its checksum line matches and it declares the kernel; nil otherwise
-    /// (missing, torn, edited, or for another kernel), which means: compile again.
-    static func load(_ path: String, kernel: String) -> String? {
+    /// A file's PTX when its checksum line matches and it declares every one of `kernels`;
+    /// nil otherwise (missing, torn, edited, or for other kernels), which means: compile again.
+    static func load(_ path: String, kernels: [String]) -> String? {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
               let mark = text.range(of: "\n" + trailer, options: .backwards) else { return nil }
         let ptx = String(text[..<mark.lowerBound])
         let stored = text[mark.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
-        guard stored == hex(fnv1a64(ptx)), ptx.contains(".entry \(kernel)(") else { return nil }
+        guard stored == hex(fnv1a64(ptx)), kernels.allSatisfy({ ptx.contains(".entry \($0)(") }) else { return nil }
         return ptx
     }
 

@@ -12,7 +12,7 @@ public struct DevicePointer: Hashable, Sendable {
     public func advanced(bytes count: Int) -> DevicePointer { DevicePointer(address: address + UInt64(count)) }
 }
 
-/// One kernel argument, typed as the kernel's C signature declares it.
+/// One kernel argument, as the kernel's C signature declares it (see `KernelCall`).
 public enum KernelArgument: Sendable, Equatable {
     case pointer(DevicePointer?)
     case int32(Int32)
@@ -22,15 +22,6 @@ public enum KernelArgument: Sendable, Equatable {
     public static func int(_ v: Int) -> KernelArgument { .int32(Int32(v)) }
     public static func long(_ v: Int) -> KernelArgument { .int64(Int64(v)) }
     public static func flag(_ v: Bool) -> KernelArgument { .int32(v ? 1 : 0) }
-
-    var kind: CUDAKernel.Parameter {
-        switch self {
-        case .pointer: .pointer
-        case .int32: .int32
-        case .int64: .int64
-        case .float: .float
-        }
-    }
 }
 
 /// Arithmetic of the GEMMs: float32 throughout (the default, as the paper measured), TF32
@@ -39,7 +30,7 @@ public enum GemmPrecision: String, Sendable, CaseIterable {
     case fp32, tf32, bf16
 }
 
-/// What the GPU forward pass needs of a device: memory, the engine's kernels by name, and
+/// What the GPU forward pass needs of a device: memory, the kernels of the `.cu` files, and
 /// row-major GEMMs. The CUDA driver + cuBLAS implement it on a GPU; the tests also run it
 /// on the host, through the same kernel sources compiled as C++ (see the emulated device).
 public protocol KernelDevice: AnyObject {
@@ -49,8 +40,8 @@ public protocol KernelDevice: AnyObject {
     func free(_ pointer: DevicePointer)
     func upload(_ host: UnsafeRawBufferPointer, to pointer: DevicePointer) throws(CUDAError)
     func download(_ pointer: DevicePointer, into host: UnsafeMutableRawBufferPointer) throws(CUDAError)
-    /// Queues one kernel of `CUDAKernel.all` with arguments matching its signature.
-    func launch(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError)
+    /// Queues one kernel launch.
+    func launch(_ call: KernelCall) throws(CUDAError)
     /// Row-major out (m, n) = a (m, k) · b (n, k)ᵀ, plus out when `accumulate`; the CPU engine's gemmNT.
     func gemmNT(out: DevicePointer, ldOut: Int, a: DevicePointer, lda: Int, b: DevicePointer, ldb: Int,
                 m: Int, n: Int, k: Int, accumulate: Bool) throws(CUDAError)
@@ -90,21 +81,13 @@ extension KernelDevice {
 }
 
 /// Kernel arguments laid out as `cuLaunchKernel`'s `kernelParams` (an array of pointers to
-/// each value), after checking them against the kernel's declared parameters, so a call
-/// that would make the GPU read garbage fails on the host with the kernel's name.
+/// each value). Their order and types are the typed `KernelCall` functions' business.
 public final class KernelArgumentBlock {
     private let storage: UnsafeMutableRawPointer
     public let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     public let count: Int
 
-    public init(_ kernel: CUDAKernel, _ arguments: [KernelArgument]) throws(CUDAError) {
-        let expected = kernel.parameters
-        guard expected.count == arguments.count else {
-            throw .launch(kernel: kernel.name, "\(arguments.count) arguments for \(expected.count) parameters")
-        }
-        for (i, (want, got)) in zip(expected, arguments).enumerated() where want != got.kind {
-            throw .launch(kernel: kernel.name, "argument \(i) is \(got.kind), the kernel declares \(want)")
-        }
+    public init(_ arguments: [KernelArgument]) {
         count = arguments.count
         storage = .allocate(byteCount: max(count, 1) * 8, alignment: 8)
         pointers = .allocate(capacity: max(count, 1))

@@ -10,20 +10,20 @@ extension DeviceForwardPass {
             throw CUDAError.launch(kernel: "masked encoding", "a pass for \(plan.keptTokens ?? 0) kept tokens got \(idsKeep.count / max(batch, 1))")
         }
         let a = plan.architecture
-        func indices(_ values: [Int], into name: String) throws {
-            let target = buffer(name)
+        func indices(_ values: [Int], into buffer: Activation) throws {
+            let target = self.buffer(buffer)
             try values.map(Int32.init).withUnsafeBytes { try device.upload($0, to: target) }
         }
-        try indices(idsKeep, into: "ids")
+        try indices(idsKeep, into: .keptIds)
         // Each block parity's view of the kept tokens: the same for every even, every odd block.
         for parity in 0 ..< 2 {
             let (order, row) = VisionMamba.maskedView(layer: parity, grid: plan.grid, batch: batch, idsKeep: idsKeep)
-            try indices(order, into: "order_\(parity)")
-            try indices(row, into: "row_\(parity)")
+            try indices(order, into: .order(parity: parity))
+            try indices(row, into: .rowOf(parity: parity))
         }
         try uploadInput(input)
         try enqueueMasked()
-        let latent = try device.download(buffer("normed"), floats: batch * k * a.embedDim)
+        let latent = try device.download(buffer(.normed), floats: batch * k * a.embedDim)
         try device.synchronize()
         return latent
     }
@@ -34,32 +34,24 @@ extension DeviceForwardPass {
         let a = plan.architecture
         let (b, k, d) = (batch, plan.sequence, a.embedDim)
         try embedPatches()
-        try launch(CUDAKernel.gatherKept, .elementwise(b * k * d), [
-            .pointer(buffer("residual")), .pointer(buffer("patches")), .pointer(weights.patchBias), .pointer(buffer("position")),
-            .pointer(buffer("ids")), .int(b), .int(plan.grid.count), .int(k), .int(d),
-        ])
+        try device.launch(.gatherKept(hidden: buffer(.residual), patches: buffer(.patches), bias: weights.patchBias,
+                                      pos: buffer(.position), ids: buffer(.keptIds), batch: b, positions: plan.grid.count, k: k, d: d))
         for (i, block) in weights.blocks.enumerated() {
-            try launch(CUDAKernel.addRMSNorm, .perRow(b * k, width: d), [
-                .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(block.norm),
-                .int(d), .flag(i > 0), .float(Self.epsilon),
-            ])
-            let order = buffer("order_\(i % 2)")
+            try device.launch(.addRMSNorm(out: buffer(.normed), residual: buffer(.residual), hidden: buffer(.hidden),
+                                          weight: block.norm, rows: b * k, d: d, add: i > 0, eps: Self.epsilon))
+            let order = buffer(.order(parity: i % 2))
             let (viewRows, viewCols) = i % 2 == 1 ? (plan.grid.cols, plan.grid.rows) : (plan.grid.rows, plan.grid.cols)
-            try permute(buffer("permuted"), buffer("normed"), order, scatter: false)
-            try mixer(block, plan.mixerView(block: i), input: buffer("permuted"), output: buffer("permuted"),
-                      masked: MaskedRows(rowOf: buffer("row_\(i % 2)"), groups: viewRows, columns: viewCols))
-            try permute(buffer("hidden"), buffer("permuted"), order, scatter: true)
+            try permute(buffer(.permuted), buffer(.normed), order, scatter: false)
+            try mixer(block, plan.mixerView(block: i), input: buffer(.permuted), output: buffer(.permuted),
+                      masked: MaskedRows(rowOf: buffer(.rowOf(parity: i % 2)), groups: viewRows, columns: viewCols))
+            try permute(buffer(.hidden), buffer(.permuted), order, scatter: true)
         }
-        try launch(CUDAKernel.addRMSNorm, .perRow(b * k, width: d), [
-            .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(weights.normF),
-            .int(d), .flag(true), .float(Self.epsilon),
-        ])
+        try device.launch(.addRMSNorm(out: buffer(.normed), residual: buffer(.residual), hidden: buffer(.hidden),
+                                      weight: weights.normF, rows: b * k, d: d, add: true, eps: Self.epsilon))
     }
 
     private func permute(_ out: DevicePointer, _ x: DevicePointer, _ order: DevicePointer, scatter: Bool) throws {
         let d = plan.architecture.embedDim
-        try launch(CUDAKernel.permuteTokens, .elementwise(batch * plan.sequence * d), [
-            .pointer(out), .pointer(x), .pointer(order), .int(batch), .int(plan.sequence), .int(d), .flag(scatter),
-        ])
+        try device.launch(.permuteTokens(out: out, x: x, order: order, batch: batch, k: plan.sequence, d: d, scatter: scatter))
     }
 }

@@ -20,85 +20,76 @@ extension DeviceForwardPass {
         let groups = masked?.groups ?? view.groups
         let tokens = b * s, xw = r + 2 * n, steps = b * groups
         try stage(.inProj) {
-            try device.gemmNT(out: buffer("xz"), ldOut: 2 * e, a: input, lda: d, b: w.inProj, ldb: d, m: tokens, n: 2 * e, k: d,
+            try device.gemmNT(out: buffer(.xz), ldOut: 2 * e, a: input, lda: d, b: w.inProj, ldb: d, m: tokens, n: 2 * e, k: d,
                               accumulate: false)
-            if let bias = w.inProjBias { try addBias(buffer("xz"), bias, rows: tokens, cols: 2 * e) }
+            if let bias = w.inProjBias { try addBias(buffer(.xz), bias, rows: tokens, cols: 2 * e) }
         }
         // The two directions are independent: each stage runs for both, so a profile can time it.
-        let directions = [(w.forward, "_f", false), (w.backward, "_b", true)]
-        func u(_ suffix: String) -> DevicePointer { a.pools ? buffer("pooled" + suffix) : buffer("x" + suffix) }
+        let directions = [(w.forward, Activation.Direction.forward), (w.backward, .backward)]
+        func u(_ d: Activation.Direction) -> DevicePointer { a.pools ? buffer(.pooled(d)) : buffer(.convolved(d)) }
         try stage(.conv) {
             // Masked: the conv runs over the kept tokens alone, pooled by row afterwards.
             let (convGroups, width, interleave) = masked == nil ? (view.groups, view.width, view.interleave) : (s, 1, 1)
-            for (dir, suffix, reverse) in directions {
-                try launch(CUDAKernel.convSiLUPool, .elementwise(b * convGroups * e), [
-                    .pointer(buffer("x" + suffix)), .pointer(a.pools && masked == nil ? buffer("pooled" + suffix) : nil),
-                    .pointer(buffer("xz")), .pointer(dir.convT), .pointer(dir.convBias), .int(b), .int(s), .int(e), .int(a.convWidth),
-                    .flag(reverse), .int(convGroups), .int(width), .int(interleave), .flag(a.collapse == .max), .float(a.scalingFactor),
-                ])
+            for (dir, direction) in directions {
+                try device.launch(.convSiLUPool(out: buffer(.convolved(direction)),
+                                                pooled: a.pools && masked == nil ? buffer(.pooled(direction)) : nil,
+                                                xz: buffer(.xz), weightT: dir.convT, bias: dir.convBias, batch: b, sequence: s, e: e,
+                                                k: a.convWidth, reverse: direction == .backward, groups: convGroups, width: width,
+                                                interleave: interleave, collapseMax: a.collapse == .max, scale: a.scalingFactor))
             }
             if let masked {
-                try launch(CUDAKernel.maskedPool, .elementwise(b * masked.groups * e), [
-                    .pointer(buffer("pooled_f")), .pointer(buffer("pooled_b")), .pointer(buffer("x_f")), .pointer(buffer("x_b")),
-                    .pointer(masked.rowOf), .int(b), .int(s), .int(masked.groups), .int(e), .float(1 / Float(masked.columns)),
-                ])
+                try device.launch(.maskedPool(pooledF: buffer(.pooled(.forward)), pooledB: buffer(.pooled(.backward)),
+                                              xF: buffer(.convolved(.forward)), xB: buffer(.convolved(.backward)), rowOf: masked.rowOf,
+                                              batch: b, k: s, groups: masked.groups, e: e, scale: 1 / Float(masked.columns)))
             }
         }
         try stage(.paramProjection) {
-            for (dir, suffix, _) in directions {
-                let dbc = buffer("dbc" + suffix), delta = buffer("delta" + suffix)
-                try device.gemmNT(out: dbc, ldOut: xw, a: u(suffix), lda: e, b: dir.xProj, ldb: e, m: steps, n: xw, k: e, accumulate: false)
+            for (dir, direction) in directions {
+                let dbc = buffer(.projected(direction)), delta = buffer(.delta(direction))
+                try device.gemmNT(out: dbc, ldOut: xw, a: u(direction), lda: e, b: dir.xProj, ldb: e, m: steps, n: xw, k: e,
+                                  accumulate: false)
                 try device.gemmNT(out: delta, ldOut: e, a: dbc, lda: xw, b: dir.dtProj, ldb: r, m: steps, n: e, k: r, accumulate: false)
-                try launch(CUDAKernel.softplusBias, .elementwise(steps * e), [.pointer(delta), .pointer(dir.dtBias), .long(steps), .int(e)])
+                try device.launch(.softplusBias(delta: delta, bias: dir.dtBias, rows: steps, e: e))
             }
         }
         try stage(.scan) {
-            for (dir, suffix, reverse) in directions {
-                let arguments: [KernelArgument] = [
-                    .pointer(buffer("y" + suffix)), .pointer(u(suffix)), .pointer(buffer("delta" + suffix)), .pointer(dir.a),
-                    .pointer(buffer("dbc" + suffix)), .int(b), .int(groups), .int(e), .int(n), .int(xw), .int(r),
-                    .flag(reverse && masked == nil),
-                ]
+            for (dir, direction) in directions {
+                let operands = KernelCall.ScanOperands(
+                    u: u(direction), delta: buffer(.delta(direction)), a: dir.a, dbc: buffer(.projected(direction)), batch: b,
+                    steps: groups, e: e, n: n, ldBC: xw, r: r, reverse: direction == .backward && masked == nil)
                 let chunks = plan.scanChunks(steps: groups)
                 if chunks > 1 {
-                    try chunkedScan(arguments, chunks: chunks)
-                } else if plan.usesLaneScan {
-                    try launch(CUDAKernel.selectiveScanLanes, .elementwise(b * e * n), arguments)
+                    try chunkedScan(y: buffer(.scanned(direction)), operands, chunks: chunks)
                 } else {
-                    try launch(CUDAKernel.selectiveScan, .elementwise(b * e), arguments)
+                    try device.launch(.selectiveScan(y: buffer(.scanned(direction)), operands))
                 }
             }
         }
         try stage(.combine) {
-            try launch(CUDAKernel.combineNormGate, .perRow(tokens, width: e), [
-                .pointer(buffer("gated")), .pointer(buffer("y_f")), .pointer(buffer("y_b")), .pointer(buffer("x_f")),
-                .pointer(buffer("x_b")), .pointer(buffer("xz")), .pointer(w.forward.skip), .pointer(w.backward.skip),
-                .pointer(w.layerNormWeight), .pointer(w.layerNormBias), .pointer(masked?.rowOf), .int(s), .int(e), .int(groups),
-                .int(view.width), .int(view.interleave), .float(Self.epsilon),
-            ])
+            try device.launch(.combineNormGate(gated: buffer(.gated), yF: buffer(.scanned(.forward)), yB: buffer(.scanned(.backward)),
+                                               xF: buffer(.convolved(.forward)), xB: buffer(.convolved(.backward)), xz: buffer(.xz),
+                                               dF: w.forward.skip, dB: w.backward.skip, lnW: w.layerNormWeight,
+                                               lnB: w.layerNormBias, rowOf: masked?.rowOf, batch: b, sequence: s, e: e,
+                                               groups: groups, width: view.width, interleave: view.interleave, eps: Self.epsilon))
         }
         try stage(.outProj) {
-            try device.gemmNT(out: output, ldOut: d, a: buffer("gated"), lda: e, b: w.outProj, ldb: e, m: tokens, n: d, k: e,
+            try device.gemmNT(out: output, ldOut: d, a: buffer(.gated), lda: e, b: w.outProj, ldb: e, m: tokens, n: d, k: e,
                               accumulate: false)
             if let bias = w.outProjBias { try addBias(output, bias, rows: tokens, cols: d) }
         }
     }
 
     /// The scan in chunks: zero-started chunk states and decays, the carry across chunks,
-    /// then every chunk rescanned from its true start. `scan` is the one-pass kernel's
-    /// arguments: y, u, delta, a, dbc, then the shape.
-    private func chunkedScan(_ scan: [KernelArgument], chunks: Int) throws {
-        let a = plan.architecture
-        let (b, e, n) = (batch, a.innerDim, a.stateDim)
-        let (y, inputs, shape) = (scan[0], Array(scan[1 ..< 5]), Array(scan[5...]))
-        let chunked = shape + [.int(plan.chunking.length), .int(chunks)]
-        let (states, decays) = (buffer("chunk_state"), buffer("chunk_decay"))
-        try launch(CUDAKernel.scanChunkStates, .elementwise(b * chunks * e * n), [.pointer(states), .pointer(decays)] + inputs + chunked)
-        try launch(CUDAKernel.scanChunkCarry, .elementwise(b * e * n), [.pointer(states), .pointer(decays), .int(b), .int(e), .int(n), .int(chunks)])
-        try launch(CUDAKernel.selectiveScanChunked, .elementwise(b * chunks * e * n), [y] + inputs + [.pointer(states)] + chunked)
+    /// then every chunk rescanned from its true start.
+    private func chunkedScan(y: DevicePointer, _ operands: KernelCall.ScanOperands, chunks: Int) throws {
+        let (states, decays, chunk) = (buffer(.chunkState), buffer(.chunkDecay), plan.chunking.length)
+        try device.launch(.scanChunkStates(chunkState: states, chunkDecay: decays, operands, chunk: chunk, chunks: chunks))
+        try device.launch(.scanChunkCarry(chunkState: states, chunkDecay: decays, batch: operands.batch, e: operands.e,
+                                          n: operands.n, chunks: chunks))
+        try device.launch(.selectiveScanChunked(y: y, operands, chunkStart: states, chunk: chunk, chunks: chunks))
     }
 
     func addBias(_ x: DevicePointer, _ bias: DevicePointer, rows: Int, cols: Int) throws(CUDAError) {
-        try launch(CUDAKernel.addRowBias, .elementwise(rows * cols), [.pointer(x), .pointer(bias), .long(rows), .int(cols)])
+        try device.launch(.addRowBias(x: x, bias: bias, rows: rows, cols: cols))
     }
 }

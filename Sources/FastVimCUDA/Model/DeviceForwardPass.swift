@@ -15,9 +15,9 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     let device: any KernelDevice
     let weights: DeviceWeights
     private let memory: DeviceAllocations
-    /// Each arena buffer's device address, worked out once: launches ask for them by name
-    /// hundreds of times a pass.
-    private let addresses: [String: DevicePointer]
+    /// Each arena buffer's device address, worked out once: launches ask for them hundreds
+    /// of times a pass.
+    private let addresses: [Activation: DevicePointer]
     /// CUDA graphs replay a pass's few hundred launches as one: they pay where launches
     /// dominate (small batches). `FASTVIM_CUDA_GRAPHS=0` turns them off.
     static let graphsEnabled = ProcessInfo.processInfo.environment["FASTVIM_CUDA_GRAPHS"] != "0"
@@ -37,23 +37,24 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         self.weights = weights
         memory = DeviceAllocations(device)
         let base = try memory.allocate(bytes: max(plan.arena.totalBytes, 256))
-        addresses = Dictionary(uniqueKeysWithValues: plan.arena.buffers.map { ($0.name, base.advanced(bytes: $0.offset)) })
+        let arena = plan.arena
+        addresses = Dictionary(uniqueKeysWithValues: arena.order.map { ($0, base.advanced(bytes: arena[$0].offset)) })
         let position = try model.positionEmbedding(height: height, width: width)
-        let target = buffer("position")
+        let target = buffer(.position)
         try position.withUnsafeBytes { bytes in try device.upload(bytes, to: target) }
     }
 
     /// Bytes of one batch of input images: the arena's input buffer.
-    var inputBytes: Int { plan.arena.buffer("input")!.bytes }
+    var inputBytes: Int { plan.arena[.input].bytes }
 
     /// Copies a batch of images into the arena (pageable memory: for the benchmark and the
     /// emulated device; GPU passes stage through pinned buffers in `run`).
     func uploadInput(_ input: UnsafePointer<Float>) throws(CUDAError) {
-        try device.upload(UnsafeRawBufferPointer(start: input, count: inputBytes), to: buffer("input"))
+        try device.upload(UnsafeRawBufferPointer(start: input, count: inputBytes), to: buffer(.input))
     }
 
-    func buffer(_ name: String) -> DevicePointer {
-        guard let p = addresses[name] else { preconditionFailure("no arena buffer \(name)") }
+    func buffer(_ activation: Activation) -> DevicePointer {
+        guard let p = addresses[activation] else { preconditionFailure("no device buffer \(activation)") }
         return p
     }
 
@@ -64,8 +65,8 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         guard let cuda = device as? CUDADevice else {
             try uploadInput(input)
             try execute()
-            if let features { try device.download(buffer("features"), into: UnsafeMutableRawBufferPointer(start: features, count: featureBytes)) }
-            if wantLogits, let logits { try device.download(buffer("logits"), into: UnsafeMutableRawBufferPointer(start: logits, count: logitBytes)) }
+            if let features { try device.download(buffer(.features), into: UnsafeMutableRawBufferPointer(start: features, count: featureBytes)) }
+            if wantLogits, let logits { try device.download(buffer(.logits), into: UnsafeMutableRawBufferPointer(start: logits, count: logitBytes)) }
             try device.synchronize()
             return
         }
@@ -73,10 +74,10 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         // queued on the stream with the pass, one synchronize at the end.
         let staging = try pinnedStaging(cuda)
         staging.input.bytes.baseAddress!.copyMemory(from: input, byteCount: inputBytes)
-        try cuda.upload(from: staging.input, count: inputBytes, to: buffer("input"))
+        try cuda.upload(from: staging.input, count: inputBytes, to: buffer(.input))
         try execute()
-        if features != nil { try cuda.download(buffer("features"), into: staging.features, count: featureBytes) }
-        if wantLogits { try cuda.download(buffer("logits"), into: staging.logits, count: logitBytes) }
+        if features != nil { try cuda.download(buffer(.features), into: staging.features, count: featureBytes) }
+        if wantLogits { try cuda.download(buffer(.logits), into: staging.logits, count: logitBytes) }
         try cuda.synchronize()
         if let features { features.update(from: staging.features.floats.baseAddress!, count: batch * a.embedDim) }
         if wantLogits, let logits { logits.update(from: staging.logits.floats.baseAddress!, count: batch * a.numClasses) }
@@ -142,35 +143,30 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         for (i, block) in weights.blocks.enumerated() {
             // Block 0 reads the embedding from the residual stream; later blocks add their mixer's output first.
             try stage(.norms) {
-                try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
-                    .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(block.norm),
-                    .int(d), .flag(i > 0), .float(Self.epsilon),
-                ])
+                try device.launch(.addRMSNorm(out: buffer(.normed), residual: buffer(.residual), hidden: buffer(.hidden),
+                                              weight: block.norm, rows: b * s, d: d, add: i > 0, eps: Self.epsilon))
             }
             let view = plan.mixerView(block: i)
             if view.transposed {
-                try stage(.transpose) { try transpose(buffer("permuted"), buffer("normed"), toColumnMajor: true) }
-                try mixer(block, view, input: buffer("permuted"), output: buffer("permuted"))
-                try stage(.transpose) { try transpose(buffer("hidden"), buffer("permuted"), toColumnMajor: false) }
+                try stage(.transpose) { try transpose(buffer(.permuted), buffer(.normed), toColumnMajor: true) }
+                try mixer(block, view, input: buffer(.permuted), output: buffer(.permuted))
+                try stage(.transpose) { try transpose(buffer(.hidden), buffer(.permuted), toColumnMajor: false) }
             } else {
-                try mixer(block, view, input: buffer("normed"), output: buffer("hidden"))
+                try mixer(block, view, input: buffer(.normed), output: buffer(.hidden))
             }
         }
         try stage(.norms) {
-            try launch(CUDAKernel.addRMSNorm, .perRow(b * s, width: d), [
-                .pointer(buffer("normed")), .pointer(buffer("residual")), .pointer(buffer("hidden")), .pointer(weights.normF),
-                .int(d), .flag(true), .float(Self.epsilon),
-            ])
+            try device.launch(.addRMSNorm(out: buffer(.normed), residual: buffer(.residual), hidden: buffer(.hidden),
+                                          weight: weights.normF, rows: b * s, d: d, add: true, eps: Self.epsilon))
         }
         try stage(.head) {
             let (first, count) = plan.featureTokens
-            try launch(CUDAKernel.meanTokens, .elementwise(b * d), [
-                .pointer(buffer("features")), .pointer(buffer("normed")), .int(b), .int(s), .int(d), .int(first), .int(count),
-            ])
+            try device.launch(.meanTokens(features: buffer(.features), normed: buffer(.normed), batch: b, sequence: s, d: d,
+                                          first: first, count: count))
             if let head = weights.headWeight, let bias = weights.headBias {
-                try device.gemmNT(out: buffer("logits"), ldOut: a.numClasses, a: buffer("features"), lda: d, b: head, ldb: d,
+                try device.gemmNT(out: buffer(.logits), ldOut: a.numClasses, a: buffer(.features), lda: d, b: head, ldb: d,
                                   m: b, n: a.numClasses, k: d, accumulate: false)
-                try addBias(buffer("logits"), bias, rows: b, cols: a.numClasses)
+                try addBias(buffer(.logits), bias, rows: b, cols: a.numClasses)
             }
         }
     }
@@ -178,7 +174,17 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     /// Set for one profiled pass: each stage then runs between device timestamps.
     private var profile: StageProfile?
 
+    /// Set by the backend check: called before (`true`) and after (`false`) each stage, with
+    /// the device synchronised in between.
+    var stageHook: ((StageProfile.Stage, _ before: Bool) throws -> Void)?
+
     func stage(_ name: StageProfile.Stage, _ body: () throws -> Void) throws {
+        if let stageHook {
+            try stageHook(name, true)
+            try body()
+            try device.synchronize()
+            return try stageHook(name, false)
+        }
         guard let profile else { return try body() }
         profile.add(name, milliseconds: try device.time(body))
     }
@@ -189,11 +195,10 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
         let planes = batch * a.channelTokens
         let patchLength = a.kernelChannels * a.patchSize * a.patchSize
         let rows = plan.batch * plan.embeddedTokens
-        try launch(CUDAKernel.patchEmbedIm2col, .elementwise(rows * patchLength), [
-            .pointer(buffer("columns")), .pointer(buffer("input")), .int(planes), .int(a.kernelChannels), .int(height), .int(width),
-            .int(a.patchSize), .int(a.stride), .int(plan.grid.rows), .int(plan.grid.cols),
-        ])
-        try device.gemmNT(out: buffer("patches"), ldOut: d, a: buffer("columns"), lda: patchLength, b: weights.patchWeight,
+        try device.launch(.im2col(cols: buffer(.columns), image: buffer(.input), batch: planes, channels: a.kernelChannels,
+                                  height: height, width: width, patch: a.patchSize, stride: a.stride, rows: plan.grid.rows,
+                                  columns: plan.grid.cols))
+        try device.gemmNT(out: buffer(.patches), ldOut: d, a: buffer(.columns), lda: patchLength, b: weights.patchWeight,
                           ldb: patchLength, m: rows, n: d, k: patchLength, accumulate: false)
     }
 
@@ -202,23 +207,18 @@ public final class DeviceForwardPass: ForwardPass, StageProfiling {
     private func embed() throws(CUDAError) {
         let a = plan.architecture, d = a.embedDim
         try embedPatches()
-        try launch(CUDAKernel.embedAssemble, .elementwise(batch * plan.sequence * d), [
-            .pointer(buffer("residual")), .pointer(buffer("patches")), .pointer(weights.patchBias), .pointer(buffer("position")),
-            .pointer(weights.classToken), .pointer(weights.channelEmbed), .int(batch), .int(plan.grid.count), .int(a.channelTokens),
-            .flag(a.scanOrder == .channelFirst), .int(plan.sequence), .int(d), .int(a.hasClassToken ? plan.tokens / 2 : -1),
-        ])
+        try device.launch(.embedAssemble(hidden: buffer(.residual), patches: buffer(.patches), bias: weights.patchBias,
+                                         pos: buffer(.position), cls: weights.classToken, channelEmbed: weights.channelEmbed,
+                                         batch: batch, positions: plan.grid.count, channels: a.channelTokens,
+                                         channelFirst: a.scanOrder == .channelFirst, sequence: plan.sequence, d: d,
+                                         middle: a.hasClassToken ? plan.tokens / 2 : nil))
     }
 
     func transpose(_ out: DevicePointer, _ x: DevicePointer, toColumnMajor: Bool) throws(CUDAError) {
         let a = plan.architecture
         let inner = a.perChannelTokens && a.scanOrder == .channelFirst ? a.channelTokens : 1
-        try launch(CUDAKernel.gridTranspose, .elementwise(batch * plan.sequence * a.embedDim), [
-            .pointer(out), .pointer(x), .int(batch), .int(plan.sequence), .int(a.channelTokens / inner), .int(plan.grid.rows),
-            .int(plan.grid.cols), .int(inner), .int(a.embedDim), .flag(toColumnMajor),
-        ])
-    }
-
-    func launch(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError) {
-        try device.launch(kernel, shape, arguments)
+        try device.launch(.gridTranspose(out: out, x: x, batch: batch, sequence: plan.sequence, outer: a.channelTokens / inner,
+                                         rows: plan.grid.rows, cols: plan.grid.cols, inner: inner, d: a.embedDim,
+                                         toColumnMajor: toColumnMajor))
     }
 }

@@ -1,8 +1,8 @@
 import FastVimEngine
 
 /// The shapes of one forward pass (a model, a batch, an input size) and the device buffers
-/// it needs, laid out in one arena: everything the launches need that the host can work
-/// out without a device, so it is unit-tested here.
+/// it needs (`Activation.device`), laid out in one arena: everything the launches need that
+/// the host can work out without a device, so it is unit-tested here.
 public struct ForwardPlan: Sendable, Equatable {
     public let architecture: Architecture
     public let batch: Int
@@ -17,7 +17,9 @@ public struct ForwardPlan: Sendable, Equatable {
     public var sequence: Int { layout.sequence }
     /// Scan steps per image: pooled rows/columns (FastVim) or every token (Vim); the largest over blocks.
     public var maxGroups: Int { layout.maxGroups }
-    public let arena: DeviceArena
+    public let arena: ActivationLayout
+    /// Device buffers start on 256-byte boundaries (cudaMalloc's alignment).
+    public static let alignment = 256
     public let chunking: ScanChunking
     /// FastMaskVim's masked encoding: this many kept tokens per image enter the blocks (the
     /// patch embedding still covers the grid); nil for a classification pass.
@@ -48,28 +50,10 @@ public struct ForwardPlan: Sendable, Equatable {
         self.height = height
         self.width = width
         layout = TokenLayout(a, height: height, width: width, keptTokens: keptTokens)
-        let embedded = layout.embedded
-        let (b, s, g, d, e) = (batch, layout.sequence, layout.maxGroups, a.embedDim, a.innerDim)
-        let xw = a.dtRank + 2 * a.stateDim
-        let patchLength = a.kernelChannels * a.patchSize * a.patchSize
-        // Vim scans the conv output itself: no pooled copies.
-        let pooled = a.pools ? b * g * e : 0
-        let n = a.stateDim
-        let lanes = b * e * n
-        let chunks = Self.chunks(steps: g, lanes: lanes, laneScan: Self.laneScan(stateDim: n), chunking)
-        let chunkFloats = chunks > 1 ? b * chunks * e * n : 0
-        // Token indices (int32) of a masked pass: the kept ids, and each block parity's order and rows.
-        let kept = keptTokens == nil ? 0 : b * s
-        arena = DeviceArena(floats: [
-            ("input", b * a.inChannels * height * width), ("columns", b * embedded * patchLength), ("patches", b * embedded * d),
-            ("position", (keptTokens == nil ? s : embedded) * d), ("residual", b * s * d), ("hidden", b * s * d), ("normed", b * s * d),
-            ("permuted", a.pools ? b * s * d : 0), ("xz", b * s * 2 * e), ("x_f", b * s * e), ("x_b", b * s * e),
-            ("pooled_f", pooled), ("pooled_b", pooled), ("dbc_f", b * g * xw), ("dbc_b", b * g * xw),
-            ("delta_f", b * g * e), ("delta_b", b * g * e), ("y_f", b * g * e), ("y_b", b * g * e), ("gated", b * s * e),
-            ("features", b * d), ("logits", b * max(a.numClasses, 1)),
-            ("chunk_state", chunkFloats), ("chunk_decay", chunkFloats),
-            ("ids", kept), ("order_0", kept), ("order_1", kept), ("row_0", kept), ("row_1", kept),
-        ])
+        let chunks = Self.chunks(steps: layout.maxGroups, lanes: batch * a.innerDim * a.stateDim, chunking)
+        arena = ActivationLayout(Activation.device, shape: ActivationShape(a, batch: batch, height: height, width: width,
+                                                                           keptTokens: keptTokens, scanChunks: chunks),
+                                 alignment: Self.alignment)
     }
 
     /// How the mixer of block `index` sees the sequence: FastVim's odd blocks run on the
@@ -103,16 +87,11 @@ public struct ForwardPlan: Sendable, Equatable {
 
     /// Chunks a scan of `steps` steps is cut into; 1 runs it whole.
     public func scanChunks(steps: Int) -> Int {
-        Self.chunks(steps: steps, lanes: batch * architecture.innerDim * architecture.stateDim, laneScan: usesLaneScan, chunking)
+        Self.chunks(steps: steps, lanes: batch * architecture.innerDim * architecture.stateDim, chunking)
     }
 
-    static func chunks(steps: Int, lanes: Int, laneScan: Bool, _ c: ScanChunking) -> Int {
-        guard laneScan, lanes < c.belowLanes, steps >= 2 * c.length else { return 1 }
+    static func chunks(steps: Int, lanes: Int, _ c: ScanChunking) -> Int {
+        guard lanes < c.belowLanes, steps >= 2 * c.length else { return 1 }
         return (steps + c.length - 1) / c.length
     }
-
-    /// The lane-per-state scan needs a power-of-two state size within a warp.
-    public var usesLaneScan: Bool { Self.laneScan(stateDim: architecture.stateDim) }
-
-    static func laneScan(stateDim n: Int) -> Bool { n > 0 && n <= 32 && n & (n - 1) == 0 }
 }

@@ -70,17 +70,19 @@ public final class KernelBackend: ComputeBackend, @unchecked Sendable {
     /// Bytes of weights uploaded so far, all models together.
     public var weightBytes: Int { lock.withLock { uploaded.values.reduce(0) { $0 + $1.weights.bytes } } }
 
-    /// The scan kernels keep at most 64 states per channel in registers (`fv_selective_scan`
-    /// returns without writing past that): a larger `d_state` is refused here, when the model
-    /// first reaches the device, rather than computed wrong.
-    static let maxStateDim = 64
+    /// The device kernels' limits: the scan holds at most `ScanLimits.maxStateDim` states
+    /// per channel in registers (scan.cu); every other kernel takes any size.
+    public func supports(_ architecture: Architecture) -> BackendSupport {
+        let n = architecture.stateDim
+        guard n <= ScanLimits.maxStateDim else {
+            return .unsupported("its d_state is \(n), and the CUDA scan kernels hold at most \(ScanLimits.maxStateDim) states per channel (run it with --device cpu)")
+        }
+        return .supported
+    }
 
     private func weights(for model: VisionMamba) throws -> DeviceWeights {
         if let w = uploaded[ObjectIdentifier(model)] { return w.weights }
-        let n = model.architecture.stateDim
-        guard n <= Self.maxStateDim else {
-            throw CheckpointError.invalidConfig("the CUDA scan kernels handle d_state up to \(Self.maxStateDim); this model has d_state \(n): run it with --device cpu")
-        }
+        try requireSupport(model.architecture)
         let w = try DeviceWeights(model, on: device)
         uploaded[ObjectIdentifier(model)] = (model, w)
         return w

@@ -15,6 +15,24 @@ public protocol ComputeBackend: AnyObject, Sendable {
     /// FastMaskVim's masked encoding: images (B, C, H, W) keeping `idsKeep` (B, K) tokens in,
     /// the normalised latent (B, K, D) of the kept tokens out (`VisionMamba.encodeMasked`).
     func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float]
+    /// Whether this backend computes models of this architecture correctly (as ggml's
+    /// `supports_op`): checked when a model is loaded, so a limit is a refusal that names
+    /// it, never a wrong answer.
+    func supports(_ architecture: Architecture) -> BackendSupport
+}
+
+/// A backend's answer to "can you run this model?".
+public enum BackendSupport: Equatable, Sendable {
+    case supported
+    /// Why not, naming the limit and the model's value.
+    case unsupported(String)
+}
+
+extension ComputeBackend {
+    /// Throws `CheckpointError.unsupportedByBackend` when `supports` says no.
+    public func requireSupport(_ architecture: Architecture) throws(CheckpointError) {
+        if case let .unsupported(reason) = supports(architecture) { throw .unsupportedByBackend(backend: name, reason) }
+    }
 }
 
 /// A model's forward pass for one input shape, its activation memory allocated once.
@@ -75,6 +93,9 @@ public final class CPUBackend: ComputeBackend {
     }
 
     public func referenceGemmRate() throws -> Double { ResolutionBenchmark.sgemmRate() }
+
+    /// The CPU engine's loops take any size (its scan state lives in the workspace).
+    public func supports(_ architecture: Architecture) -> BackendSupport { .supported }
 
     public func encodeMasked(_ model: VisionMamba, input: [Float], batch: Int, height: Int, width: Int, idsKeep: [Int]) throws -> [Float] {
         try model.encodeMasked(input: input, batch: batch, height: height, width: width, idsKeep: idsKeep)

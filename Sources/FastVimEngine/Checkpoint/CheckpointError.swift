@@ -12,6 +12,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unexpectedKeys([String])
     case shapeMismatch(key: String, expected: [Int], actual: [Int])
     case invalidConfig(String)
+    /// The model is valid, but the backend it was loaded on cannot compute it (`ComputeBackend.supports`).
+    case unsupportedByBackend(backend: String, String)
 
     public var description: String {
         switch self {
@@ -33,6 +35,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case let .shapeMismatch(key, expected, actual):
             return "weight \(key) has shape \(actual), expected \(expected)"
         case let .invalidConfig(what): return "invalid model config: \(what)"
+        case let .unsupportedByBackend(backend, reason): return "the \(backend) backend cannot run this model: \(reason)"
         }
     }
 }

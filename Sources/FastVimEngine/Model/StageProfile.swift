@@ -22,6 +22,9 @@ public final class StageProfile: @unchecked Sendable {
 
     public private(set) var nanoseconds: [Stage: UInt64] = [:]
     public private(set) var passes = 0
+    /// Called after each stage has run: how the backend check reads the CPU's activations
+    /// between stages.
+    package var observer: ((Stage) -> Void)?
 
     public init() {}
 
@@ -30,6 +33,7 @@ public final class StageProfile: @unchecked Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         nanoseconds[stage, default: 0] += DispatchTime.now().uptimeNanoseconds - start
+        observer?(stage)
         return result
     }
 

@@ -4,10 +4,12 @@
 public struct StandardModel: Sendable, Equatable {
     public let name: String
     public let family: ModelFamily
-    public let embedDim: Int
-    public let depth: Int
+    public private(set) var embedDim: Int
+    public private(set) var depth: Int
     public let patchSize: Int
-    public let numClasses: Int
+    public private(set) var numClasses: Int
+    /// Mamba's d_state: 16 in every paper configuration.
+    public private(set) var stateDim = 16
 
     /// Input channels (8 for the JUMP-CP channel models).
     public let channels: Int
@@ -42,9 +44,19 @@ public struct StandardModel: Sendable, Equatable {
 
     var perChannel: Bool { family == .fastChannelVim || family == .channelVim }
 
+    /// The same family at other sizes: small models for tests and the backend check.
+    public func resized(embedDim: Int? = nil, depth: Int? = nil, stateDim: Int? = nil, numClasses: Int? = nil) -> StandardModel {
+        var m = self
+        m.embedDim = embedDim ?? m.embedDim
+        m.depth = depth ?? m.depth
+        m.stateDim = stateDim ?? m.stateDim
+        m.numClasses = numClasses ?? m.numClasses
+        return m
+    }
+
     /// Tensor names and shapes in the official layout, for a model trained at `imageSize`.
     public func tensorShapes(imageSize: Int = 224) -> [(String, [Int])] {
-        let d = embedDim, e = 2 * d, n = 16, r = (d + 15) / 16, k = 4
+        let d = embedDim, e = 2 * d, n = stateDim, r = (d + 15) / 16, k = 4
         let grid = imageSize / patchSize
         // Vim's pos_embed carries the class token's row; ChannelVim's does not.
         let tokens = grid * grid + (family == .vim || family == .vimLN ? 1 : 0)

@@ -44,10 +44,12 @@ public final class VisionMamba: @unchecked Sendable {
         let (b, d, s) = (ws.batch, a.embedDim, ws.sequence)
         let rows = b * s
         let profile = ws.profile
-        profile.measure(.patchEmbed) { embed(ws, input: input) }
+        profile.measure(.patchEmbed) {
+            embed(ws, input: input)
+            ws.residual.update(from: ws.hidden, count: rows * d)
+        }
         trace?("embed", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
         for (i, block) in weights.blocks.enumerated() {
-            if i == 0 { ws.residual.update(from: ws.hidden, count: rows * d) }
             profile.measure(.norms) { addNorm(ws, weight: block.norm, add: i > 0) }
             let transposed = a.pools && i % 2 == 1
             // The mixer's view of the grid: odd FastVim blocks see it column-major, (cols, rows).

@@ -36,6 +36,7 @@ public final class Workspace: @unchecked Sendable {
     let scanState: UnsafeMutablePointer<Float>  // (2, B, N·E): one state per direction and item
     let features: UnsafeMutablePointer<Float>   // (B, D)
     private let arena: UnsafeMutableBufferPointer<Float>
+    private let buffers: ActivationLayout
     /// When set, forward passes record their time per stage here.
     public var profile: StageProfile?
 
@@ -53,52 +54,44 @@ public final class Workspace: @unchecked Sendable {
         self.batch = batch
         self.height = height
         self.width = width
-        let layout = TokenLayout(a, height: height, width: width, keptTokens: keptTokens)
+        let shape = ActivationShape(a, batch: batch, height: height, width: width, keptTokens: keptTokens)
+        let layout = shape.layout
         grid = layout.grid
-        let embedded = layout.embedded
         tokens = layout.tokens
         isMasked = keptTokens != nil
         sequence = layout.sequence
         maxGroups = layout.maxGroups
-        let padded = Self.bufferFloats(a, batch: batch, layout: layout)
-        arena = .allocate(capacity: padded.reduce(0, +))
+        buffers = ActivationLayout(Activation.cpu, shape: shape, alignment: Self.alignment)
+        arena = .allocate(capacity: buffers.totalBytes / 4)
         arena.initialize(repeating: 0)
-        var offset = 0
-        var pointers: [UnsafeMutablePointer<Float>] = []
-        for n in padded {
-            pointers.append(arena.baseAddress! + offset)
-            offset += n
-        }
-        (posEmbed, columns, patches) = (pointers[0], pointers[1], pointers[2])
-        (residual, hidden, normed, permuted) = (pointers[3], pointers[4], pointers[5], pointers[6])
-        (xz, xF, xB) = (pointers[7], pointers[8], pointers[9])
-        (pooledF, pooledB, dbcF, dbcB) = (pointers[10], pointers[11], pointers[12], pointers[13])
-        (deltaF, deltaB, yF, yB) = (pointers[14], pointers[15], pointers[16], pointers[17])
-        (gated, scanState, features) = (pointers[18], pointers[19], pointers[20])
+        let base = arena.baseAddress!
+        let buffers = self.buffers
+        func at(_ buffer: Activation) -> UnsafeMutablePointer<Float> { base + buffers[buffer].offset / 4 }
+        (posEmbed, columns, patches) = (at(.position), at(.columns), at(.patches))
+        (residual, hidden, normed, permuted) = (at(.residual), at(.hidden), at(.normed), at(.permuted))
+        (xz, xF, xB) = (at(.xz), at(.convolved(.forward)), at(.convolved(.backward)))
+        (pooledF, pooledB, dbcF, dbcB) = (at(.pooled(.forward)), at(.pooled(.backward)), at(.projected(.forward)), at(.projected(.backward)))
+        (deltaF, deltaB, yF, yB) = (at(.delta(.forward)), at(.delta(.backward)), at(.scanned(.forward)), at(.scanned(.backward)))
+        (gated, scanState, features) = (at(.gated), at(.scanState), at(.features))
     }
 
     deinit { arena.deallocate() }
 
-    /// Floats of each buffer, in declaration order, each padded so that it starts on a 64-byte
-    /// boundary for the BLAS kernels.
-    static func bufferFloats(_ a: Architecture, batch: Int, layout: TokenLayout) -> [Int] {
-        let d = a.embedDim, e = a.innerDim, l = layout.embedded, s = layout.sequence, g = layout.maxGroups, w = a.xProjWidth
-        let sizes = [
-            max(s, l) * d, batch * l * a.kernelChannels * a.patchSize * a.patchSize, batch * l * d,
-            batch * s * d, batch * s * d, batch * s * d, batch * s * d,
-            batch * s * 2 * e, batch * s * e, batch * s * e,
-            batch * g * e, batch * g * e, batch * g * w, batch * g * w,
-            batch * g * e, batch * g * e, batch * g * e, batch * g * e,
-            batch * s * e, batch * 2 * a.stateDim * e, batch * d,
-        ]
-        return sizes.map { ($0 + 15) / 16 * 16 }
+    /// One buffer of `Activation.cpu`, whole: for the backend check, which copies the CPU's
+    /// activations to a device between stages.
+    package func contents(of buffer: Activation) -> UnsafeMutableBufferPointer<Float> {
+        let slot = buffers[buffer]
+        return UnsafeMutableBufferPointer(start: arena.baseAddress! + slot.offset / 4, count: slot.bytes / 4)
     }
+
+    /// Buffers start on 64-byte boundaries, for the BLAS kernels.
+    static let alignment = 64
 
     /// The bytes a workspace for this input would hold, worked out without allocating it:
     /// what a server checks against its memory budget before it accepts an input size.
     public static func byteCount(_ a: Architecture, batch: Int, height: Int, width: Int) -> Int {
         guard batch > 0, height > 0, width > 0 else { return 0 }
-        let layout = TokenLayout(a, height: height, width: width, keptTokens: nil)
-        return bufferFloats(a, batch: batch, layout: layout).reduce(0, +) * MemoryLayout<Float>.size
+        return ActivationLayout(Activation.cpu, shape: ActivationShape(a, batch: batch, height: height, width: width),
+                                alignment: alignment).totalBytes
     }
 }

@@ -13,11 +13,12 @@ final class EmulatedDevice: KernelDevice {
     /// Live allocations (address → bytes): copies and pointer arguments are checked against them.
     private var allocations: [UInt64: Int] = [:]
 
-    /// Compiles (or finds in the cache) `kernels`, by default every kernel of the forward pass.
-    init(precision: GemmPrecision = .fp32, kernels: [CUDAKernel] = CUDAKernel.all) throws(CUDAError) {
+    /// Compiles (or finds in the cache) every `.cu` file, and `testSources` (kernels that
+    /// test the emulator itself, launched with `launch(testKernel:)`).
+    init(precision: GemmPrecision = .fp32, testSources: [String] = []) throws(CUDAError) {
         self.precision = precision
-        library = try EmulatedKernelLibrary.load(kernels)
-        summary = "emulated (host C++, \(kernels.count) kernels, \(precision.rawValue) GEMMs)"
+        library = try EmulatedKernelLibrary.load(testSources: testSources)
+        summary = "emulated (host C++, \(Kernel.allCases.count) kernels, \(precision.rawValue) GEMMs)"
     }
 
     deinit {
@@ -26,7 +27,7 @@ final class EmulatedDevice: KernelDevice {
 
     func allocate(bytes: Int) throws(CUDAError) -> DevicePointer {
         var memory: UnsafeMutableRawPointer?
-        guard bytes >= 0, posix_memalign(&memory, DeviceArena.alignment, max(bytes, 1)) == 0, let memory else {
+        guard bytes >= 0, posix_memalign(&memory, ForwardPlan.alignment, max(bytes, 1)) == 0, let memory else {
             throw .driver("cannot allocate \(bytes) bytes")
         }
         // All-ones bytes are float NaNs: a kernel reading memory nobody wrote shows in its output.
@@ -55,22 +56,25 @@ final class EmulatedDevice: KernelDevice {
         base.copyMemory(from: memory(pointer), byteCount: host.count)
     }
 
-    func launch(_ kernel: CUDAKernel, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError) {
-        guard let entry = library.entries[kernel.name], entry.source == kernel.source else {
-            throw .launch(kernel: kernel.name, "not one of the kernels this device was built with")
-        }
-        let block = try KernelArgumentBlock(kernel, arguments)
+    func launch(_ call: KernelCall) throws(CUDAError) {
+        try launch(testKernel: call.kernel.name, call.shape, call.arguments)
+    }
+
+    /// Any kernel the device was built with, by name (the test sources' kernels have no `KernelCall`).
+    func launch(testKernel name: String, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws(CUDAError) {
+        guard let entry = library.entries[name] else { throw .launch(kernel: name, "not a kernel this device was built with") }
+        let block = KernelArgumentBlock(arguments)
         for (i, argument) in arguments.enumerated() {
             if case let .pointer(p?) = argument, owner(of: p.address) == nil {
-                throw .launch(kernel: kernel.name, "argument \(i) (\(p)) points into no live allocation")
+                throw .launch(kernel: name, "argument \(i) (\(p)) points into no live allocation")
             }
         }
         guard shape.grid >= 0, (1 ... 1024).contains(shape.block) else {
-            throw .launch(kernel: kernel.name, "grid \(shape.grid), block \(shape.block): blocks have 1...1024 threads")
+            throw .launch(kernel: name, "grid \(shape.grid), block \(shape.block): blocks have 1...1024 threads")
         }
         let rc = library.launch(entry.address, block.pointers, Int32(shape.grid), Int32(shape.block), entry.cooperative ? 1 : 0)
         withExtendedLifetime(block) {}
-        guard rc == 0 else { throw .launch(kernel: kernel.name, "the emulator could not map fiber stacks (rc \(rc))") }
+        guard rc == 0 else { throw .launch(kernel: name, "the emulator could not map fiber stacks (rc \(rc))") }
     }
 
     func gemmNT(out: DevicePointer, ldOut: Int, a: DevicePointer, lda: Int, b: DevicePointer, ldb: Int,

@@ -1,7 +1,7 @@
 import FastVimCUDA
 import Foundation
 
-/// Kernel sources compiled for the host into one shared library with the emulation
+/// The `.cu` files compiled for the host into one shared library with the emulation
 /// prelude, plus one `fv_emu_<name>(void** params)` trampoline per kernel. Built once per
 /// set of sources: the .so is cached on disk under a hash of everything it is built from,
 /// and loaded libraries are shared by every device of the process.
@@ -9,32 +9,33 @@ final class EmulatedKernelLibrary: @unchecked Sendable {
     typealias Launch = @convention(c) (UnsafeRawPointer, UnsafeMutablePointer<UnsafeMutableRawPointer?>, Int32, Int32, Int32) -> Int32
 
     struct Entry {
-        let source: String
         let address: UnsafeRawPointer
-        /// Needs fibers: the source synchronises threads (barriers or warp shuffles).
+        /// Needs fibers: the kernel synchronises threads (barriers or warp shuffles).
         let cooperative: Bool
     }
 
     let launch: Launch
+    /// By kernel name: the `.cu` files' kernels, and those of the test sources it was built with.
     let entries: [String: Entry]
     let path: String
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var loaded: [String: EmulatedKernelLibrary] = [:]
 
-    static func load(_ kernels: [CUDAKernel]) throws(CUDAError) -> EmulatedKernelLibrary {
-        let (program, compiler, flags) = (translationUnit(kernels), try HostCompiler.find(), HostCompiler.flags)
+    /// `testSources`: more CUDA source, for tests of the emulator itself.
+    static func load(testSources: [String] = []) throws(CUDAError) -> EmulatedKernelLibrary {
+        let (program, compiler, flags) = (translationUnit(testSources: testSources), try HostCompiler.find(), HostCompiler.flags)
         let key = fnv1a([program, compiler] + flags)
         lock.lock()
         defer { lock.unlock() }
         if let library = loaded[key] { return library }
-        let path = try HostCompiler.build(program, compiler: compiler, key: key, kernels: kernels)
-        let library = try EmulatedKernelLibrary(path: path, kernels: kernels)
+        let path = try HostCompiler.build(program, compiler: compiler, key: key)
+        let library = try EmulatedKernelLibrary(path: path, sources: KernelFile.allCases.map(\.source) + testSources)
         loaded[key] = library
         return library
     }
 
-    private init(path: String, kernels: [CUDAKernel]) throws(CUDAError) {
+    private init(path: String, sources: [String]) throws(CUDAError) {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw .driver("cannot load the emulated kernels \(path): \(String(cString: dlerror()))")
         }
@@ -44,29 +45,31 @@ final class EmulatedKernelLibrary: @unchecked Sendable {
         }
         launch = unsafeBitCast(try symbol("fv_emu_launch"), to: Launch.self)
         var entries: [String: Entry] = [:]
-        for kernel in kernels {
-            entries[kernel.name] = Entry(source: kernel.source, address: try symbol("fv_emu_" + kernel.name),
-                                         cooperative: Self.synchronises(kernel.source))
+        for source in sources {
+            let signatures = CUDASignatures(source: source)
+            let synchronising = signatures.synchronising
+            for kernel in signatures.kernels {
+                entries[kernel.name] = Entry(address: try symbol("fv_emu_" + kernel.name), cooperative: synchronising.contains(kernel.name))
+            }
         }
         self.entries = entries
         self.path = path
     }
 
-    static func synchronises(_ source: String) -> Bool {
-        source.contains("__syncthreads") || source.contains("__shfl")
-    }
-
-    /// The prelude, each kernel under a `#line` naming it (so compiler messages say which
-    /// kernel), and the trampolines.
-    static func translationUnit(_ kernels: [CUDAKernel]) -> String {
+    /// The prelude, each `.cu` file under a `#line` naming it (so compiler messages say which
+    /// file), and the trampolines.
+    static func translationUnit(testSources: [String] = []) -> String {
+        let sources = KernelFile.allCases.map { ($0.fileName, $0.source) } + testSources.enumerated().map { ("test-\($0.offset).cu", $0.element) }
         var text = EmulationPrelude.source + "\n"
-        for kernel in kernels {
-            text += "#line 1 \"\(kernel.name).cu\"\n\(kernel.source)\n"
+        for (name, source) in sources {
+            text += "#line 1 \"\(name)\"\n\(source)\n"
         }
         text += "#line 1 \"emulation-trampolines.cpp\"\n"
-        for kernel in kernels {
-            let arguments = kernel.parameters.indices.map { "fv_emu_argument{p[\($0)]}" }.joined(separator: ", ")
-            text += "extern \"C\" void fv_emu_\(kernel.name)(void** p) { (void)p; \(kernel.name)(\(arguments)); }\n"
+        for (_, source) in sources {
+            for kernel in CUDASignatures(source: source).kernels {
+                let arguments = kernel.parameters.indices.map { "fv_emu_argument{p[\($0)]}" }.joined(separator: ", ")
+                text += "extern \"C\" void fv_emu_\(kernel.name)(void** p) { (void)p; \(kernel.name)(\(arguments)); }\n"
+            }
         }
         return text
     }
@@ -111,7 +114,7 @@ enum HostCompiler {
 
     /// Compiles `program` (plus `arguments`: more sources, libraries) into `output`, by
     /// default `kernels-<key>.so` in the cache; an existing file is taken as built.
-    static func build(_ program: String, compiler: String, key: String, kernels: [CUDAKernel], output: String? = nil,
+    static func build(_ program: String, compiler: String, key: String, output: String? = nil,
                       arguments: [String] = []) throws(CUDAError) -> String {
         let library = output ?? cacheDirectory + "/kernels-\(key).so"
         if FileManager.default.fileExists(atPath: library) { return library }
@@ -127,7 +130,7 @@ enum HostCompiler {
         let (status, log) = run(compiler, flags + ["-x", "c++", source] + arguments + ["-o", partial])
         guard status == 0 else {
             try? FileManager.default.removeItem(atPath: partial)
-            let culprit = kernels.first { log.contains("\($0.name).cu:") }?.name ?? "the emulation prelude"
+            let culprit = log.firstMatch(of: /([\w-]+\.cu):/).map { String($0.1) } ?? "the emulation prelude"
             throw .compilation(kernel: "\(culprit) (host C++, \(compiler))", log: log)
         }
         guard rename(partial, library) == 0 else { throw .driver("cannot move \(partial) to \(library)") }

@@ -30,9 +30,4 @@ extension EmulatedDevice {
     }
 
     func read(_ pointer: DevicePointer, _ count: Int) throws -> [Float] { try download(pointer, floats: count) }
-
-    func run(_ name: String, _ shape: LaunchShape, _ arguments: [KernelArgument]) throws {
-        guard let kernel = CUDAKernel.named(name) else { throw CUDAError.launch(kernel: name, "no such kernel") }
-        try launch(kernel, shape, arguments)
-    }
 }

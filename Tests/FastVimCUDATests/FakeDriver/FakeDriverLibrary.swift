@@ -13,9 +13,6 @@ final class FakeDriverLibrary: @unchecked Sendable {
     let directory: String
     private let handle: UnsafeMutableRawPointer
 
-    /// Every kernel a `CUDADevice` loads.
-    static let kernels = CUDAKernel.all + CUDAKernel.deviceInternal
-
     private static let lock = NSLock()
     nonisolated(unsafe) private static var built: FakeDriverLibrary?
 
@@ -38,7 +35,7 @@ final class FakeDriverLibrary: @unchecked Sendable {
             }
             texts.append(text)
         }
-        let program = EmulatedKernelLibrary.translationUnit(Self.kernels) + Self.kernelTable(Self.kernels)
+        let program = EmulatedKernelLibrary.translationUnit() + Self.kernelTable()
         let compiler = try HostCompiler.find()
         // No sonames: a bare dlopen("libcuda.so.1") elsewhere in the process (the tests that
         // expect no driver, NVRTC's compile cache) must not be handed the fake because it is
@@ -54,9 +51,9 @@ final class FakeDriverLibrary: @unchecked Sendable {
         } catch {
             throw .driver("cannot create \(directory): \(error)")
         }
-        let cuda = try HostCompiler.build(program, compiler: compiler, key: key, kernels: Self.kernels, output: directory + "/libcuda.so.1",
+        let cuda = try HostCompiler.build(program, compiler: compiler, key: key, output: directory + "/libcuda.so.1",
                                           arguments: cudaArguments)
-        _ = try HostCompiler.build("", compiler: compiler, key: key, kernels: [], output: directory + "/libcublas.so.12",
+        _ = try HostCompiler.build("", compiler: compiler, key: key, output: directory + "/libcublas.so.12",
                                    arguments: ["-L" + directory] + cublasArguments)
         guard let handle = dlopen(cuda, RTLD_NOW | RTLD_LOCAL) else {
             throw .driver("cannot load \(cuda): \(String(cString: dlerror()))")
@@ -67,21 +64,25 @@ final class FakeDriverLibrary: @unchecked Sendable {
 
     /// One row per kernel for the fake driver: its name, its trampoline, its parameter kinds
     /// (to check launches' pointers) and whether it needs fibers.
-    static func kernelTable(_ kernels: [CUDAKernel]) -> String {
+    static func kernelTable() -> String {
         var text = "#line 1 \"fake-driver-kernel-table.cpp\"\n"
         text += "struct fvfake_kernel { const char* name; void (*entry)(void**); const char* parameters; int cooperative; };\n"
         text += "extern \"C\" const fvfake_kernel fvfake_kernels[] = {\n"
-        for kernel in kernels {
-            let kinds = kernel.parameters.map { p -> String in
-                switch p {
-                case .pointer: "p"
-                case .int32: "i"
-                case .int64: "l"
-                case .float: "f"
-                }
-            }.joined()
-            let cooperative = EmulatedKernelLibrary.synchronises(kernel.source) ? 1 : 0
-            text += "    {\"\(kernel.name)\", fv_emu_\(kernel.name), \"\(kinds)\", \(cooperative)},\n"
+        for file in KernelFile.allCases {
+            let signatures = CUDASignatures(file)
+            let synchronising = signatures.synchronising
+            for kernel in signatures.kernels {
+                let kinds = kernel.parameters.map { p -> String in
+                    switch p {
+                    case .pointer: "p"
+                    case .int32: "i"
+                    case .int64: "l"
+                    case .float: "f"
+                    }
+                }.joined()
+                let cooperative = synchronising.contains(kernel.name) ? 1 : 0
+                text += "    {\"\(kernel.name)\", fv_emu_\(kernel.name), \"\(kinds)\", \(cooperative)},\n"
+            }
         }
         return text + "    {nullptr, nullptr, nullptr, 0},\n};\n"
     }
