@@ -13,10 +13,12 @@ import TestSupport
         }
     }
 
-    @Test(arguments: [(14, 384, false), (14, 384, true), (197, 37, false), (5, 13, true), (1, 8, false)])
-    func fastScanMatchesReference(_ c: (Int, Int, Bool)) {
-        let (steps, e, reverse) = c
-        let n = 16, r = 4, w = r + 2 * n
+    /// Mamba's state sizes 16 to 256 with channel counts that leave vector tails.
+    @Test(arguments: [(14, 384, false, 16), (14, 384, true, 16), (197, 37, false, 16), (5, 13, true, 16), (1, 8, false, 16),
+                      (14, 37, false, 64), (9, 21, true, 128), (5, 13, false, 256), (3, 8, true, 256)])
+    func fastScanMatchesReference(_ c: (Int, Int, Bool, Int)) {
+        let (steps, e, reverse, n) = c
+        let r = 4, w = r + 2 * n
         var rng = Rand(state: 42)
         let u = (0 ..< steps * e).map { _ in rng.next() }
         let delta = (0 ..< steps * e).map { _ in rng.next(0.001, 2) }
@@ -33,6 +35,21 @@ import TestSupport
                           scratch: &scratch, shape)
         }
         expectClose(yFast, yRef, atol: 1e-5 * max(1, maxAbs(yRef)), "scan \(c)")
+    }
+
+    /// Whole models with d_state 64, 128 and 256 (FastVim and Vim): the engine's scan against
+    /// the reference recurrence through every block.
+    @Test(arguments: ["fastvim-t", "vim-t"], [64, 128, 256])
+    func largeStateModelsMatchTheReferenceScan(_ name: String, _ n: Int) throws {
+        let spec = try #require(StandardModel(name: name)).resized(embedDim: 48, depth: 2, stateDim: n, numClasses: 7)
+        let model = try VisionMamba(checkpoint: Checkpoint(random: spec, imageSize: 64, seed: UInt64(n)))
+        #expect(model.architecture.stateDim == n)
+        var rng = Rand(state: UInt64(n))
+        let input = (0 ..< 2 * 3 * 48 * 80).map { _ in rng.next() }
+        let fast = try model.logits(input: input, batch: 2, height: 48, width: 80)
+        let reference = try model.logits(input: input, batch: 2, height: 48, width: 80, scan: .reference)
+        #expect(fast.allSatisfy { $0.isFinite })
+        expectClose(fast, reference, atol: 1e-4 * max(1, maxAbs(reference)), "\(name) d_state \(n)")
     }
 
     @Test func exp8IsAccurate() {
