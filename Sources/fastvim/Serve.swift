@@ -98,7 +98,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-batch-size"), help: "Images per forward pass at most (default 8 on the CPU, 64 on a GPU, which needs large batches to fill).")
     var maxBatchSize: Int?
 
-    @Option(name: .customLong("max-queue-delay-ms"), help: "Longest wait, in ms, for a batch to fill after its first request.")
+    @Option(name: .customLong("max-queue-delay-ms"), help: "Longest wait, in ms, for a batch to fill after its first request; a worker waits only under load (requests arrived during its last pass), never when idle.")
     var maxQueueDelayMs = 2.0
 
     @Option(name: .customLong("max-queue"), help: "Images waiting per model at most (503 with Retry-After beyond).")

@@ -18,15 +18,20 @@ public struct WorkerStatistics: Sendable {
 }
 
 /// The dynamic batcher of one model: a bounded queue and a dedicated inference thread that
-/// takes the oldest job's input shape, gathers up to `maxBatch` images of that shape
-/// (waiting at most `maxQueueDelay` after the oldest arrived), and runs them in one
-/// forward pass over buffers allocated once per batch size. Two budgets bound its memory:
+/// takes the oldest job's input shape, gathers up to `maxBatch` images of that shape, and
+/// runs them in one forward pass over buffers allocated once per batch size.
+///
+/// Batching is adaptive: batches form from what queues while a pass runs. A worker that was
+/// idle runs what is queued at once (a lone request never waits for company); only after a
+/// pass during which requests arrived (the model is under load) may it wait for a partial
+/// batch to fill, and then never past `maxQueueDelay` after its oldest request arrived. Two budgets bound its memory:
 /// the input floats waiting in the queue, and the activation buffers it keeps (shapes are
 /// evicted least recently used first, and an input whose pass alone would not fit is
 /// refused before anything is allocated for it).
 public final class ModelWorker: @unchecked Sendable {
     public struct Settings: Sendable {
         public var maxBatch = 8
+        /// The longest a request waits for company, counted from its arrival (see above).
         public var maxQueueDelaySeconds = 0.002
         public var maxQueue = 256
         /// Activation buffers (every cached shape's together), in bytes.
@@ -43,6 +48,10 @@ public final class ModelWorker: @unchecked Sendable {
     private var queuedImages = 0
     private var queuedInputBytes = 0
     private var stopping = false
+    /// A pass is running, and how many jobs arrived while the last one ran: the evidence of
+    /// load that allows waiting for a batch to fill.
+    private var passRunning = false
+    private var arrivedDuringPass = 0
     /// Replaced by a newer load: runs what is queued (and what still arrives within the
     /// grace period), then stops, so a reload loses no request.
     private var retiringAt: UInt64?
@@ -135,6 +144,7 @@ public final class ModelWorker: @unchecked Sendable {
             throw .queuedInputFull(settings.maxQueuedInputBytes)
         }
         queue.append(job)
+        if passRunning { arrivedDuringPass += 1 }
         queuedImages += job.images
         queuedInputBytes += bytes
         let depth = queuedImages
@@ -228,6 +238,8 @@ public final class ModelWorker: @unchecked Sendable {
     private func nextBatch() -> [InferenceJob]? {
         condition.lock()
         defer { condition.unlock() }
+        // The previous pass (if any) has finished.
+        passRunning = false
         while true {
             dropDead()
             if stopping {
@@ -256,7 +268,7 @@ public final class ModelWorker: @unchecked Sendable {
             let available = same.reduce(0) { $0 + $1.images }
             let due = oldest.enqueuedAt + UInt64(settings.maxQueueDelaySeconds * 1e9)
             let now = Clock.now()
-            if available < settings.maxBatch && now < due {
+            if available < settings.maxBatch && arrivedDuringPass > 0 && now < due {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
                 continue
             }
@@ -272,6 +284,8 @@ public final class ModelWorker: @unchecked Sendable {
             queuedImages -= images
             queuedInputBytes -= taken.reduce(0) { $0 + $1.input.count * MemoryLayout<Float>.size }
             onQueueDepth?(queuedImages)
+            passRunning = true
+            arrivedDuringPass = 0
             return taken
         }
     }
