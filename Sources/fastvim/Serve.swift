@@ -101,6 +101,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-queue-delay-ms"), help: "Longest wait, in ms, for a batch to fill after its first request; a worker waits only under load (requests arrived during its last pass), never when idle.")
     var maxQueueDelayMs = 2.0
 
+    @Option(name: .customLong("batching"), help: "adaptive: a partial batch waits for company only under load, never on an idle worker; fixed: always, up to --max-queue-delay-ms.")
+    var batching = "adaptive"
+
     @Option(name: .customLong("max-queue"), help: "Images waiting per model at most (503 with Retry-After beyond).")
     var maxQueue = 256
 
@@ -138,6 +141,10 @@ struct Serve: ParsableCommand {
         var settings = ModelWorker.Settings()
         settings.maxBatch = max(1, maxBatchSize ?? (device.isCUDA ? 64 : 8))
         settings.maxQueueDelaySeconds = max(0, maxQueueDelayMs) / 1000
+        guard let batching = ModelWorker.Batching(rawValue: batching) else {
+            throw ValidationError("--batching is adaptive or fixed, not \(self.batching)")
+        }
+        settings.batching = batching
         settings.maxQueue = max(1, maxQueue)
         settings.maxActivationBytes = max(1 << 20, maxActivationBytes)
         settings.maxQueuedInputBytes = max(1 << 20, maxQueuedInputBytes)

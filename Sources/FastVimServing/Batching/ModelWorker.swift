@@ -29,10 +29,17 @@ public struct WorkerStatistics: Sendable {
 /// evicted least recently used first, and an input whose pass alone would not fit is
 /// refused before anything is allocated for it).
 public final class ModelWorker: @unchecked Sendable {
+    /// When a partial batch may wait for company: `adaptive` only under load (above), `fixed`
+    /// always, up to `maxQueueDelay` (a lone request then waits it out).
+    public enum Batching: String, Sendable, CaseIterable {
+        case adaptive, fixed
+    }
+
     public struct Settings: Sendable {
         public var maxBatch = 8
         /// The longest a request waits for company, counted from its arrival (see above).
         public var maxQueueDelaySeconds = 0.002
+        public var batching = Batching.adaptive
         public var maxQueue = 256
         /// Activation buffers (every cached shape's together), in bytes.
         public var maxActivationBytes = 256 << 20
@@ -268,7 +275,8 @@ public final class ModelWorker: @unchecked Sendable {
             let available = same.reduce(0) { $0 + $1.images }
             let due = oldest.enqueuedAt + UInt64(settings.maxQueueDelaySeconds * 1e9)
             let now = Clock.now()
-            if available < settings.maxBatch && arrivedDuringPass > 0 && now < due {
+            let mayWait = settings.batching == .fixed || arrivedDuringPass > 0
+            if available < settings.maxBatch && mayWait && now < due {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
                 continue
             }
