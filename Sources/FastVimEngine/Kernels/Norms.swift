@@ -9,11 +9,53 @@ func rmsNorm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, weig
              rows: Int, d: Int, eps: Float = 1e-5) {
     for r in 0 ..< rows {
         let xr = x + r * d, o = out + r * d
-        var ss: Float = 0
-        for i in 0 ..< d { ss += xr[i] * xr[i] }
-        let scale = 1 / sqrtf(ss / Float(d) + eps)
-        for i in 0 ..< d { o[i] = xr[i] * scale * weight[i] }
+        let scale = 1 / sqrtf(sumOfSquares(xr, d) / Float(d) + eps)
+        var i = 0
+        while i + 8 <= d {
+            store8(load8(xr + i) * scale * load8(weight + i), o + i)
+            i += 8
+        }
+        while i < d {
+            o[i] = xr[i] * scale * weight[i]
+            i += 1
+        }
     }
+}
+
+/// Σ x² over `n` values in eight lanes: a scalar loop runs one dependent add at a time
+/// (the compiler may not reorder float sums), eight times slower.
+@inline(__always)
+func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var lanes = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        let v = load8(x + i)
+        lanes += v * v
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < n {
+        total += x[i] * x[i]
+        i += 1
+    }
+    return total
+}
+
+/// Σ x over `n` values in eight lanes.
+@inline(__always)
+func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var lanes = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        lanes += load8(x + i)
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < n {
+        total += x[i]
+        i += 1
+    }
+    return total
 }
 
 /// residual += hidden, then out = RMSNorm(residual): the block's "add then norm".
@@ -27,14 +69,28 @@ func addRMSNorm(_ out: UnsafeMutablePointer<Float>, residual: UnsafeMutablePoint
 @inline(__always)
 func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                   n: Int, eps: Float = 1e-5) {
-    var mean: Float = 0
-    for i in 0 ..< n { mean += x[i] }
-    mean /= Float(n)
-    var variance: Float = 0
-    for i in 0 ..< n {
+    let mean = sum(x, n) / Float(n)
+    var lanes = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        let d = load8(x + i) - mean
+        lanes += d * d
+        i += 8
+    }
+    var variance = lanes.sum()
+    while i < n {
         let d = x[i] - mean
         variance += d * d
+        i += 1
     }
     let inv = 1 / sqrtf(variance / Float(n) + eps)
-    for i in 0 ..< n { x[i] = (x[i] - mean) * inv * weight[i] + bias[i] }
+    i = 0
+    while i + 8 <= n {
+        store8((load8(x + i) - mean) * inv * load8(weight + i) + load8(bias + i), x + i)
+        i += 8
+    }
+    while i < n {
+        x[i] = (x[i] - mean) * inv * weight[i] + bias[i]
+        i += 1
+    }
 }

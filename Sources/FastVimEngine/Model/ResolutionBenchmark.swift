@@ -26,6 +26,40 @@ public struct BenchmarkMeasurement: Sendable, Codable {
     public var speedupOverVimPercent: Double?
     /// Milliseconds per block (per pass for patch_embed and head) of each stage.
     public var breakdown: [String: Double]
+    /// Each stage against its bound, from the same profiled pass (CPU only).
+    public var roofline: [StageRoofline]?
+}
+
+/// One stage of a pass against the roofline: its work, its time, and the least time the
+/// machine allows for that work, whichever of the sgemm rate (FLOPs) and the copy bandwidth
+/// (bytes) binds; `fractionOfBound` 1 means the stage runs at its bound.
+public struct StageRoofline: Sendable, Codable {
+    public var stage: String
+    /// Per pass, all blocks.
+    public var milliseconds: Double
+    public var gflop: Double
+    public var megabytes: Double
+    public var gflopsPerSecond: Double
+    public var gbPerSecond: Double
+    /// "compute" or "memory".
+    public var bound: String
+    public var boundMilliseconds: Double
+    public var fractionOfBound: Double
+
+    /// `sgemm` GFLOP/s and `copy` GB/s measured in the same run.
+    public static func table(_ a: Architecture, batch: Int, height: Int, width: Int, milliseconds: [StageProfile.Stage: Double],
+                             sgemm: Double, copy: Double) -> [StageRoofline] {
+        let costs = a.stageCosts(batch: batch, height: height, width: width)
+        return StageProfile.Stage.allCases.compactMap { stage in
+            guard let ms = milliseconds[stage], ms > 0, let cost = costs[stage] else { return nil }
+            let compute = cost.flops / (sgemm * 1e9) * 1e3, memory = cost.bytes / (copy * 1e9) * 1e3
+            let bound = max(compute, memory)
+            return StageRoofline(stage: stage.rawValue, milliseconds: ms, gflop: cost.flops / 1e9, megabytes: cost.bytes / 1e6,
+                                 gflopsPerSecond: cost.flops / ms / 1e6, gbPerSecond: cost.bytes / ms / 1e6,
+                                 bound: compute >= memory ? "compute" : "memory", boundMilliseconds: bound,
+                                 fractionOfBound: bound / ms)
+        }
+    }
 }
 
 public enum ResolutionBenchmark {
@@ -33,8 +67,10 @@ public enum ResolutionBenchmark {
     /// passes (the server stops a benchmark when inference traffic arrives). The input is
     /// loaded where the backend computes first: a GPU's timings leave out host transfers.
     /// The per-stage breakdown needs the CPU engine's profiler; other backends report none.
+    /// `sgemm` (GFLOP/s) bounds the compute-bound stages of the roofline; the copy bandwidth
+    /// is measured here, at the size of the pass's largest per-block buffer.
     public static func measure(_ model: VisionMamba, name: String, resolution: Int, batch: Int, warmup: Int, iterations: Int,
-                               backend: any ComputeBackend = CPUBackend.shared,
+                               backend: any ComputeBackend = CPUBackend.shared, sgemm: Double? = nil,
                                shouldStop: () -> Bool = { false }) throws -> BenchmarkMeasurement? {
         let a = model.architecture
         let pass = try backend.makePass(for: model, batch: batch, height: resolution, width: resolution)
@@ -52,9 +88,17 @@ public enum ResolutionBenchmark {
             try pass.runLoaded()
             if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
+        var roofline: [StageRoofline]?
         if let profiling = pass as? StageProfiling {
-            for (stage, ms) in try profiling.profileStages() {
+            let perPass = try profiling.profileStages()
+            for (stage, ms) in perPass {
                 breakdown[stage.rawValue] = stage == .patchEmbed || stage == .head ? ms : ms / Double(a.depth)
+            }
+            if let sgemm, backend is CPUBackend {
+                let xz = ActivationShape(a, batch: batch, height: resolution, width: resolution)
+                let copy = copyBandwidth(bytes: Activation.xz.elements(xz) * 4)
+                roofline = StageRoofline.table(a, batch: batch, height: resolution, width: resolution, milliseconds: perPass,
+                                               sgemm: sgemm, copy: copy)
             }
         }
         if seconds.isEmpty { return nil }
@@ -70,7 +114,32 @@ public enum ResolutionBenchmark {
             imagesPerSecond: b / median, imagesPerSecondMin: b / seconds.last!, imagesPerSecondMax: b / seconds.first!,
             msPerImage: median * 1000 / b, gflops: flops / 1e9, gflopsPerSecond: flops * b / median / 1e9,
             peakMemoryBytes: pass.activationBytes + weightBytes, processPeakRSSBytes: Int(usage.ru_maxrss) * 1024,
-            speedupOverVimPercent: nil, breakdown: breakdown)
+            speedupOverVimPercent: nil, breakdown: breakdown, roofline: roofline)
+    }
+
+    /// A STREAM-like copy over the engine's threads: GB/s of bytes read plus bytes written,
+    /// copying `bytes` (at least 1 MiB) again and again for `seconds`.
+    public static func copyBandwidth(bytes: Int, seconds: Double = 0.15) -> Double {
+        let count = max(bytes, 1 << 20) / 4
+        let source = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        let target = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        defer { source.deallocate(); target.deallocate() }
+        source.initialize(repeating: 1)
+        target.initialize(repeating: 0)
+        let (from, to) = (source.baseAddress!, target.baseAddress!)
+        func copy() {
+            Parallel.ranges(count, grain: 1 << 14) { r in (to + r.lowerBound).update(from: from + r.lowerBound, count: r.count) }
+        }
+        copy()
+        var runs = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        repeat {
+            copy()
+            runs += 1
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        } while elapsed < seconds
+        return Double(2 * count * 4) * Double(runs) / elapsed / 1e9
     }
 
     /// OpenBLAS sgemm through the engine's own row split, on the in_proj shape of FastVim-T

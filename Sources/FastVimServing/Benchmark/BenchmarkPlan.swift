@@ -76,7 +76,8 @@ public struct BenchmarkPlan: Sendable {
                     }
                 }
                 guard let m = try ResolutionBenchmark.measure(model!, name: name, resolution: size, batch: batch, warmup: warmup,
-                                                              iterations: iterations, backend: backend, shouldStop: shouldStop)
+                                                              iterations: iterations, backend: backend, sgemm: sgemm,
+                                                              shouldStop: shouldStop)
                 else { throw PlanError.interrupted }
                 results.append(m)
                 progress(m)

@@ -69,6 +69,17 @@ extension BenchmarkPlan.Report {
         for r in results {
             out += "| \(r.model) | \(r.resolution) | " + Self.stageOrder.map { s in r.breakdown[s.rawValue].map { number($0, 3) } ?? "-" }.joined(separator: " | ") + " |\n"
         }
+        for r in results {
+            guard let roofline = r.roofline else { continue }
+            out += "\nRoofline, \(r.model) at \(r.resolution) px, batch \(r.batch) (per pass; bound: sgemm rate for FLOPs, copy bandwidth for bytes):\n\n"
+            out += "| stage | ms | GFLOP | MB | GFLOP/s | GB/s | bound | bound ms | of bound |\n|---|---|---|---|---|---|---|---|---|\n"
+            for s in roofline {
+                out += "| \(s.stage) | \(number(s.milliseconds)) | \(number(s.gflop, 3)) | \(number(s.megabytes, 1)) | \(s.gflop > 0 ? number(s.gflopsPerSecond, 1) : "-") | "
+                out += "\(number(s.gbPerSecond, 1)) | \(s.bound) | \(number(s.boundMilliseconds)) | \(number(s.fractionOfBound * 100, 0))% |\n"
+            }
+            let total = roofline.reduce(0) { $0 + $1.milliseconds }, bound = roofline.reduce(0) { $0 + $1.boundMilliseconds }
+            out += "| all | \(number(total)) | | | | | | \(number(bound)) | \(number(bound / total * 100, 0))% |\n"
+        }
         return out
     }
 
