@@ -22,7 +22,7 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
             if interior {
                 var src = x + (t + first) * ldx + c
                 for j in 0 ..< k {
-                    acc += load8(weightT + j * ldw + c) * load8(src)
+                    acc = acc.addingProduct(load8(weightT + j * ldw + c), load8(src))
                     src += step * ldx
                 }
             } else {

@@ -14,18 +14,20 @@ func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let x = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
     // Adding 1.5·2²³ rounds x·log2(e) to an integer n held in the low mantissa bits: this
     // avoids a float-to-int vector conversion, which Swift's generic SIMD init makes slow.
+    // Swift does not contract a * b + c into one instruction: addingProduct is the FMA
+    // (one rounding instead of two, and about twice the throughput of this function).
     let magic = SIMD8<Float>(repeating: 12_582_912)
-    let shifted = x * 1.442_695_04 + magic
+    let shifted = magic.addingProduct(x, SIMD8(repeating: 1.442_695_04))
     let n = shifted - magic
-    let r = (x - n * 0.693_359_375) + n * 2.121_944_4e-4
+    let r = x.addingProduct(n, SIMD8(repeating: -0.693_359_375)).addingProduct(n, SIMD8(repeating: 2.121_944_4e-4))
     var p = SIMD8<Float>(repeating: 1.0 / 5040)
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
+    p = SIMD8(repeating: 1.0 / 720).addingProduct(p, r)
+    p = SIMD8(repeating: 1.0 / 120).addingProduct(p, r)
+    p = SIMD8(repeating: 1.0 / 24).addingProduct(p, r)
+    p = SIMD8(repeating: 1.0 / 6).addingProduct(p, r)
+    p = SIMD8(repeating: 0.5).addingProduct(p, r)
+    p = SIMD8(repeating: 1).addingProduct(p, r)
+    p = SIMD8(repeating: 1).addingProduct(p, r)
     let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
     return p * unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
 }
@@ -56,13 +58,13 @@ func softplus8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let s = t / (2 + t)
     let s2 = s * s
     var p = SIMD8<Float>(repeating: 1.0 / 15)
-    p = p * s2 + 1.0 / 13
-    p = p * s2 + 1.0 / 11
-    p = p * s2 + 1.0 / 9
-    p = p * s2 + 1.0 / 7
-    p = p * s2 + 1.0 / 5
-    p = p * s2 + 1.0 / 3
-    p = p * s2 + 1
+    p = SIMD8(repeating: 1.0 / 13).addingProduct(p, s2)
+    p = SIMD8(repeating: 1.0 / 11).addingProduct(p, s2)
+    p = SIMD8(repeating: 1.0 / 9).addingProduct(p, s2)
+    p = SIMD8(repeating: 1.0 / 7).addingProduct(p, s2)
+    p = SIMD8(repeating: 1.0 / 5).addingProduct(p, s2)
+    p = SIMD8(repeating: 1.0 / 3).addingProduct(p, s2)
+    p = SIMD8(repeating: 1).addingProduct(p, s2)
     let result = x.replacing(with: zero, where: x .< zero) + 2 * s * p
     return result.replacing(with: x, where: x .> SIMD8(repeating: 20))
 }

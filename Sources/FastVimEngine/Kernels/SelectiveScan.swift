@@ -68,9 +68,9 @@ func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, de
             var acc = SIMD8<Float>(repeating: 0)
             for i in 0 ..< n {
                 let sp = scratch + i * ld + ch
-                let st = exp8(d * load8(aT + i * ld + ch)) * load8(sp) + du * bg[i]
+                let st = (du * bg[i]).addingProduct(exp8(d * load8(aT + i * ld + ch)), load8(sp))
                 store8(st, sp)
-                acc += st * cg[i]
+                acc = acc.addingProduct(st, SIMD8(repeating: cg[i]))
             }
             store8(acc, yg + ch)
             ch += 8
