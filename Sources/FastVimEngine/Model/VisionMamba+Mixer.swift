@@ -38,9 +38,12 @@ extension VisionMamba {
             (uF, ws.dbcF, ws.deltaF, ws.yF, w.forward, false, ws.scanState),
             (uB, ws.dbcB, ws.deltaB, ws.yB, w.backward, true, ws.scanState + b * n * e),
         ]
+        // One direction per thread: their GEMMs are small (x_proj's output is R + 2N wide),
+        // and one unsplit sgemm each beats splitting both.
         profile.measure(.paramProjection) {
-            for (u, dbc, delta, _, dir, _, _) in directions {
-                parameterProjection(dir, u: u, dbc: dbc, delta: delta, steps: steps)
+            Parallel.forEach(directions.count) { i in
+                let (u, dbc, delta, _, dir, _, _) = directions[i]
+                parameterProjection(dir, u: u, dbc: dbc, delta: delta, steps: steps, split: false)
             }
         }
         profile.measure(.scan) { Parallel.batchChannels(batch: b, channels: e) { i, ch in
@@ -88,13 +91,14 @@ extension VisionMamba {
         }
     }
 
-    /// [dt | B | C] = x_proj(u), then δ = softplus(dt_proj(dt) + bias), over `steps` rows.
+    /// [dt | B | C] = x_proj(u), then δ = softplus(dt_proj(dt) + bias), over `steps` rows;
+    /// `split: false` keeps it all on the calling thread.
     func parameterProjection(_ dir: DirectionWeights, u: UnsafePointer<Float>, dbc: UnsafeMutablePointer<Float>,
-                             delta: UnsafeMutablePointer<Float>, steps: Int) {
+                             delta: UnsafeMutablePointer<Float>, steps: Int, split: Bool = true) {
         let (e, r, xw) = (architecture.innerDim, architecture.dtRank, architecture.xProjWidth)
-        gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e)
-        gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r)
-        Parallel.ranges(steps, grain: 4) { rows in
+        gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e, split: split)
+        gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r, split: split)
+        Parallel.ranges(steps, grain: split ? 4 : steps) { rows in
             for g in rows { softplusBiasInPlace(delta + g * e, bias: dir.dtBias, e) }
         }
     }
