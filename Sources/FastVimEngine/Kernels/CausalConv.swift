@@ -5,14 +5,15 @@
 /// Forward: out[t] = silu(bias + Σ_k w[k] · x[t - (K-1) + k]).
 /// Reverse (the backward branch on the flipped sequence, written in original order):
 /// out[t] = silu(bias + Σ_k w[k] · x[t + (K-1) - k]).
+/// `tokens` limits the outputs to those tokens (the inputs still span the sequence).
 func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
                     weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
-                    length: Int, channels e: Int, width k: Int, reverse: Bool) {
+                    length: Int, channels e: Int, width k: Int, reverse: Bool, tokens: Range<Int>? = nil) {
     let vectorEnd = e - e % 8
     // Tap j of token t reads token t + offset(j); taps outside the sequence read zero.
     let step = reverse ? -1 : 1
     let first = reverse ? k - 1 : -(k - 1)
-    for t in 0 ..< length {
+    for t in tokens ?? 0 ..< length {
         let o = out + t * ldo
         let interior = t + first >= 0 && t + first < length && t + first + step * (k - 1) >= 0
             && t + first + step * (k - 1) < length

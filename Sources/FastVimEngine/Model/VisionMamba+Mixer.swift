@@ -16,10 +16,14 @@ extension VisionMamba {
         profile.measure(.inProj) { inProjection(w, ws, input: input) }
         let pools = width > 1 || (a.pools && a.scalingFactor != 1)
         let directions2 = [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)]
-        func pool(_ i: Int, _ ch: Range<Int>) {
+        // A tile's tokens are whole groups: groups of `span` tokens.
+        let span = width * interleave
+        func pool(_ tile: TokenTile) {
+            let (i, ch) = (tile.image, tile.channels)
+            let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
             for (out, pooled, _, _) in directions2 {
-                poolGroups(pooled + i * groups * e + ch.lowerBound, ldo: e, out + i * s * e + ch.lowerBound, ldx: e,
-                           groups: groups, width: width, interleave: interleave, channels: ch.count, collapse: a.collapse,
+                poolGroups(pooled + (i * groups + first) * e + ch.lowerBound, ldo: e, out + (i * s + tile.tokens.lowerBound) * e + ch.lowerBound,
+                           ldx: e, groups: count, width: width, interleave: interleave, channels: ch.count, collapse: a.collapse,
                            scale: a.scalingFactor)
             }
         }
@@ -27,10 +31,10 @@ extension VisionMamba {
         // runs it separately so its time can be reported on its own.
         let fusePool = pools && profile == nil
         profile.measure(.conv) {
-            convolve(w, ws) { i, ch in if fusePool { pool(i, ch) } }
+            convolve(w, ws, span: span) { tile in if fusePool { pool(tile) } }
         }
         if pools && !fusePool {
-            profile.measure(.pool) { Parallel.batchChannels(batch: b, channels: e) { i, ch in pool(i, ch) } }
+            profile.measure(.pool) { Parallel.tokenTiles(batch: b, sequence: s, channels: e, span: span) { pool($0) } }
         }
         let uF = pools ? ws.pooledF : ws.xF, uB = pools ? ws.pooledB : ws.xB
         let steps = b * groups
@@ -76,18 +80,19 @@ extension VisionMamba {
         if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
     }
 
-    /// Conv + SiLU of both directions into xF and xB, per (image, channel slice);
-    /// `then` runs on the same task afterwards (the fused pooling).
-    func convolve(_ w: BlockWeights, _ ws: Workspace, then: (Int, Range<Int>) -> Void = { _, _ in }) {
+    /// Conv + SiLU of both directions into xF and xB, tile by tile (`Parallel.tokenTiles`,
+    /// runs of `span` tokens); `then` runs on the same task afterwards (the fused pooling).
+    func convolve(_ w: BlockWeights, _ ws: Workspace, span: Int = 1, then: (TokenTile) -> Void = { _ in }) {
         let (s, e, k) = (ws.sequence, architecture.innerDim, architecture.convWidth)
-        Parallel.batchChannels(batch: ws.batch, channels: e) { i, ch in
+        Parallel.tokenTiles(batch: ws.batch, sequence: s, channels: e, span: span) { tile in
+            let (i, ch) = (tile.image, tile.channels)
             let x = ws.xz + i * s * 2 * e + ch.lowerBound
             for (out, dir, reverse) in [(ws.xF, w.forward, false), (ws.xB, w.backward, true)] {
                 causalConvSiLU(out + i * s * e + ch.lowerBound, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound,
                                ldw: e, bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count,
-                               width: k, reverse: reverse)
+                               width: k, reverse: reverse, tokens: tile.tokens)
             }
-            then(i, ch)
+            then(tile)
         }
     }
 
