@@ -212,6 +212,9 @@ public final class ModelWorker: @unchecked Sendable {
                 input.reserveCapacity(images * first.input.count / max(first.images, 1))
                 for job in batch { input += job.input }
                 let (logits, features) = try pass.run(input)
+                // Before any answer goes out: a closed-loop client's next request must not
+                // count as arriving during this pass.
+                passFinished()
                 let elapsed = Clock.now() - start
                 onBatch?(images, Double(elapsed) / 1e9)
                 statistics.withLock { s in
@@ -236,9 +239,16 @@ public final class ModelWorker: @unchecked Sendable {
                     job.completion(.success(out))
                 }
             } catch {
+                passFinished()
                 for job in batch { job.completion(.failure(.model("\(error)"))) }
             }
         }
+    }
+
+    private func passFinished() {
+        condition.lock()
+        passRunning = false
+        condition.unlock()
     }
 
     /// Blocks until a batch is ready: the oldest live job's shape, up to maxBatch images.
