@@ -130,7 +130,7 @@ serve | -*)
                tls-cert tls-key tls-client-ca auth-token-file max-body-bytes max-connections \
                max-concurrent-streams idle-timeout header-timeout body-timeout receive-timeout \
                send-timeout max-buffered-body-bytes max-response-queue-bytes max-activation-bytes \
-               max-queued-input-bytes shutdown-timeout max-batch-size max-queue-delay-ms max-queue \
+               max-queued-input-bytes shutdown-timeout max-batch-size max-queue-delay-ms batching max-queue \
                request-timeout-ms top-k benchmark-max-seconds log-level device precision \
                cuda-library-path kernel-cache threads decode-workers; do
         var=FASTVIM_$(tr 'a-z-' 'A-Z_' <<<"$opt")
