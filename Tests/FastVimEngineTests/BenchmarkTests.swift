@@ -47,4 +47,26 @@ import TestSupport
         input.withUnsafeBufferPointer { model.forward(ws, input: $0.baseAddress!, logits: &profiled) }
         #expect(plain == profiled)
     }
+
+    /// The roofline's per-stage costs add up to the analytic FLOPs of the whole pass, every
+    /// stage moves bytes, and a measurement with an sgemm rate carries one row per stage.
+    @Test func rooflineCostsAddUpToTheModel() throws {
+        for name in ["fastvim-t", "vim-t", "fastchannelvim-s"] {
+            let a = try Self.architecture(name)
+            for (size, batch) in [(224, 1), (512, 8), (96, 3)] {
+                let costs = a.stageCosts(batch: batch, height: size, width: size)
+                let flops = costs.values.reduce(0) { $0 + $1.flops }
+                let expected = a.flops(height: size, width: size).total * Double(batch)
+                #expect(abs(flops - expected) <= 1e-9 * expected, "\(name) \(size) batch \(batch): \(flops) vs \(expected)")
+                #expect(costs.values.allSatisfy { $0.bytes > 0 })
+                #expect((costs[.transpose] != nil) == a.pools && (costs[.pool] != nil) == a.pools)
+            }
+        }
+        let model = try VisionMamba(checkpoint: Checkpoint(random: try #require(StandardModel(name: "fastvim-t"))))
+        let m = try #require(try ResolutionBenchmark.measure(model, name: "fastvim-t", resolution: 64, batch: 2, warmup: 0, iterations: 1,
+                                                             sgemm: 50))
+        let rows = try #require(m.roofline)
+        #expect(Set(rows.map(\.stage)) == Set(StageProfile.Stage.allCases.map(\.rawValue)))
+        #expect(rows.allSatisfy { $0.milliseconds > 0 && $0.boundMilliseconds > 0 && ($0.bound == "compute" || $0.bound == "memory") })
+    }
 }
