@@ -160,6 +160,12 @@ public struct ActivationLayout: Sendable, Equatable {
         totalBytes = offset
     }
 
+    /// `totalBytes` of such a layout, without building it: what a server asks per request
+    /// when it checks an input size against its memory budget.
+    public static func totalBytes(_ buffers: [Activation], shape: ActivationShape, alignment: Int) -> Int {
+        buffers.reduce(0) { $0 + ($1.elements(shape) * 4 + alignment - 1) / alignment * alignment }
+    }
+
     public subscript(_ buffer: Activation) -> Slot {
         guard let slot = slots[buffer] else { preconditionFailure("\(buffer) is not laid out here") }
         return slot

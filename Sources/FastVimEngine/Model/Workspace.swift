@@ -91,7 +91,7 @@ public final class Workspace: @unchecked Sendable {
     /// what a server checks against its memory budget before it accepts an input size.
     public static func byteCount(_ a: Architecture, batch: Int, height: Int, width: Int) -> Int {
         guard batch > 0, height > 0, width > 0 else { return 0 }
-        return ActivationLayout(Activation.cpu, shape: ActivationShape(a, batch: batch, height: height, width: width),
-                                alignment: alignment).totalBytes
+        return ActivationLayout.totalBytes(Activation.cpu, shape: ActivationShape(a, batch: batch, height: height, width: width),
+                                           alignment: alignment)
     }
 }

@@ -1,0 +1,22 @@
+@testable import FastVimEngine
+import Testing
+
+/// The activation sizes a server budgets with are those a workspace allocates.
+@Suite struct ActivationLayoutTests {
+    @Test(arguments: ["fastvim-t", "vim-t", "fastchannelvim-s"])
+    func budgetedBytesAreAllocatedBytes(_ name: String) throws {
+        let model = try VisionMamba(checkpoint: Checkpoint(random: try #require(StandardModel(name: name)), imageSize: 64))
+        for (batch, height, width) in [(1, 64, 64), (3, 48, 80), (2, 112, 32)] {
+            let ws = try model.makeWorkspace(batch: batch, height: height, width: width)
+            #expect(Workspace.byteCount(model.architecture, batch: batch, height: height, width: width) == ws.byteCount,
+                    "\(name) \(batch)x\(height)x\(width)")
+            let shape = ActivationShape(model.architecture, batch: batch, height: height, width: width)
+            let layout = ActivationLayout(Activation.cpu, shape: shape, alignment: 64)
+            #expect(layout.totalBytes == ActivationLayout.totalBytes(Activation.cpu, shape: shape, alignment: 64))
+            // Laid out in order, aligned, without overlap.
+            for (x, y) in zip(layout.order, layout.order.dropFirst()) {
+                #expect(layout[x].offset % 64 == 0 && layout[x].offset + layout[x].bytes <= layout[y].offset)
+            }
+        }
+    }
+}
