@@ -9,11 +9,19 @@
 func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
                     weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
                     length: Int, channels e: Int, width k: Int, reverse: Bool, tokens: Range<Int>? = nil) {
+    var tokens = tokens ?? 0 ..< length
+    if k == 4 {
+        // Whole blocks of four tokens share their loads; the rest go through the loop below.
+        let blocks = tokens.count / 4 * 4
+        causalConvSiLU4(out, ldo: ldo, x, ldx: ldx, weightT: weightT, ldw: ldw, bias: bias, length: length, channels: e,
+                        reverse: reverse, tokens: tokens.lowerBound ..< tokens.lowerBound + blocks)
+        tokens = tokens.lowerBound + blocks ..< tokens.upperBound
+    }
     let vectorEnd = e - e % 8
     // Tap j of token t reads token t + offset(j); taps outside the sequence read zero.
     let step = reverse ? -1 : 1
     let first = reverse ? k - 1 : -(k - 1)
-    for t in tokens ?? 0 ..< length {
+    for t in tokens {
         let o = out + t * ldo
         let interior = t + first >= 0 && t + first < length && t + first + step * (k - 1) >= 0
             && t + first + step * (k - 1) < length
@@ -44,5 +52,61 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
             o[c] = silu(acc)
             c += 1
         }
+    }
+}
+
+/// Width 4 (every Mamba checkpoint's d_conv), four tokens at a time: their sixteen taps read
+/// seven input rows and one set of weights, loaded once (the loop above loads 4 + 4 per
+/// output). The same multiply-adds in the same order, so the same results. `tokens` is a
+/// multiple of four long.
+private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
+                             weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
+                             length: Int, channels e: Int, reverse: Bool, tokens: Range<Int>) {
+    let vectorEnd = e - e % 8
+    let zero = SIMD8<Float>(repeating: 0)
+    // Forward: output t + i reads rows t + i - 3 ... t + i; reverse: t + i + 3 down to t + i.
+    let base = reverse ? 0 : -3
+    var t = tokens.lowerBound
+    while t < tokens.upperBound {
+        let first = t + base
+        var c = 0
+        while c < vectorEnd {
+            @inline(__always) func row(_ m: Int) -> SIMD8<Float> {
+                let s = first + m
+                return s >= 0 && s < length ? load8(x + s * ldx + c) : zero
+            }
+            let (r0, r1, r2, r3, r4, r5, r6) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6))
+            let (w0, w1, w2, w3) = (load8(weightT + c), load8(weightT + ldw + c), load8(weightT + 2 * ldw + c), load8(weightT + 3 * ldw + c))
+            let b = load8(bias + c)
+            @inline(__always) func tap(_ a: SIMD8<Float>, _ bb: SIMD8<Float>, _ cc: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD8<Float> {
+                silu8(b.addingProduct(w0, a).addingProduct(w1, bb).addingProduct(w2, cc).addingProduct(w3, d))
+            }
+            let o = out + t * ldo + c
+            if reverse {
+                store8(tap(r3, r2, r1, r0), o)
+                store8(tap(r4, r3, r2, r1), o + ldo)
+                store8(tap(r5, r4, r3, r2), o + 2 * ldo)
+                store8(tap(r6, r5, r4, r3), o + 3 * ldo)
+            } else {
+                store8(tap(r0, r1, r2, r3), o)
+                store8(tap(r1, r2, r3, r4), o + ldo)
+                store8(tap(r2, r3, r4, r5), o + 2 * ldo)
+                store8(tap(r3, r4, r5, r6), o + 3 * ldo)
+            }
+            c += 8
+        }
+        // Channels past the last multiple of eight, one at a time.
+        while c < e {
+            for i in 0 ..< 4 {
+                var acc = bias[c]
+                for j in 0 ..< 4 {
+                    let s = reverse ? t + i + 3 - j : t + i - 3 + j
+                    if s >= 0, s < length { acc += weightT[j * ldw + c] * x[s * ldx + c] }
+                }
+                out[(t + i) * ldo + c] = silu(acc)
+            }
+            c += 1
+        }
+        t += 4
     }
 }
