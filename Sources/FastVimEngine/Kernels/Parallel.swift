@@ -55,28 +55,27 @@ public enum Parallel {
     }
 }
 
-/// A piece of a token-major (batch, sequence, channels) pass: one image, a run of its
-/// tokens, a slice of its channels.
+/// A piece of a token-major (batch, sequence, channels) pass: one image and a run of its
+/// tokens, every channel.
 struct TokenTile {
     let image: Int
     let tokens: Range<Int>
-    let channels: Range<Int>
 }
 
 extension Parallel {
-    /// Splits (batch × sequence × channels) for passes that walk tokens: whole images when
+    /// Splits (batch × sequence) for passes that walk tokens: whole images when
     /// the batch keeps every thread busy, else runs of tokens (multiples of `span`, so a
     /// pooled group never straddles two tasks) over all channels. Token runs read memory
     /// row after row; channel slices would stride across rows (3 KB apart in x of in_proj's
     /// output), which measured twice as slow on long sequences.
-    static func tokenTiles(batch: Int, sequence: Int, channels: Int, span: Int, _ body: (TokenTile) -> Void) {
+    static func tokenTiles(batch: Int, sequence: Int, span: Int, _ body: (TokenTile) -> Void) {
         let spans = max(1, sequence / max(span, 1))
         let parts = batch >= width ? 1 : min(spans, (width + batch - 1) / batch)
         let perPart = (spans + parts - 1) / parts * span
         forEach(batch * parts) { task in
             let image = task / parts, lo = (task % parts) * perPart
             let hi = task % parts == parts - 1 ? sequence : min(sequence, lo + perPart)
-            if lo < hi { body(TokenTile(image: image, tokens: lo ..< hi, channels: 0 ..< channels)) }
+            if lo < hi { body(TokenTile(image: image, tokens: lo ..< hi)) }
         }
     }
 }

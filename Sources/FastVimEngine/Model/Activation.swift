@@ -154,7 +154,7 @@ public struct ActivationLayout: Sendable, Equatable {
         for buffer in buffers {
             let bytes = buffer.elements(shape) * 4
             slots[buffer] = Slot(offset: offset, bytes: bytes)
-            offset += (bytes + alignment - 1) / alignment * alignment
+            offset += Self.padded(bytes, alignment)
         }
         self.slots = slots
         totalBytes = offset
@@ -163,8 +163,10 @@ public struct ActivationLayout: Sendable, Equatable {
     /// `totalBytes` of such a layout, without building it: what a server asks per request
     /// when it checks an input size against its memory budget.
     public static func totalBytes(_ buffers: [Activation], shape: ActivationShape, alignment: Int) -> Int {
-        buffers.reduce(0) { $0 + ($1.elements(shape) * 4 + alignment - 1) / alignment * alignment }
+        buffers.reduce(0) { $0 + padded($1.elements(shape) * 4, alignment) }
     }
+
+    private static func padded(_ bytes: Int, _ alignment: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
 
     public subscript(_ buffer: Activation) -> Slot {
         guard let slot = slots[buffer] else { preconditionFailure("\(buffer) is not laid out here") }

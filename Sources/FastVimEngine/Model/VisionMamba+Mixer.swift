@@ -19,11 +19,11 @@ extension VisionMamba {
         // A tile's tokens are whole groups: groups of `span` tokens.
         let span = width * interleave
         func pool(_ tile: TokenTile) {
-            let (i, ch) = (tile.image, tile.channels)
+            let i = tile.image
             let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
             for (out, pooled, _, _) in directions2 {
-                poolGroups(pooled + (i * groups + first) * e + ch.lowerBound, ldo: e, out + (i * s + tile.tokens.lowerBound) * e + ch.lowerBound,
-                           ldx: e, groups: count, width: width, interleave: interleave, channels: ch.count, collapse: a.collapse,
+                poolGroups(pooled + (i * groups + first) * e, ldo: e, out + (i * s + tile.tokens.lowerBound) * e, ldx: e,
+                           groups: count, width: width, interleave: interleave, channels: e, collapse: a.collapse,
                            scale: a.scalingFactor)
             }
         }
@@ -34,7 +34,7 @@ extension VisionMamba {
             convolve(w, ws, span: span) { tile in if fusePool { pool(tile) } }
         }
         if pools && !fusePool {
-            profile.measure(.pool) { Parallel.tokenTiles(batch: b, sequence: s, channels: e, span: span) { pool($0) } }
+            profile.measure(.pool) { Parallel.tokenTiles(batch: b, sequence: s, span: span) { pool($0) } }
         }
         let uF = pools ? ws.pooledF : ws.xF, uB = pools ? ws.pooledB : ws.xB
         let steps = b * groups
@@ -84,13 +84,12 @@ extension VisionMamba {
     /// runs of `span` tokens); `then` runs on the same task afterwards (the fused pooling).
     func convolve(_ w: BlockWeights, _ ws: Workspace, span: Int = 1, then: (TokenTile) -> Void = { _ in }) {
         let (s, e, k) = (ws.sequence, architecture.innerDim, architecture.convWidth)
-        Parallel.tokenTiles(batch: ws.batch, sequence: s, channels: e, span: span) { tile in
-            let (i, ch) = (tile.image, tile.channels)
-            let x = ws.xz + i * s * 2 * e + ch.lowerBound
+        Parallel.tokenTiles(batch: ws.batch, sequence: s, span: span) { tile in
+            let i = tile.image
+            let x = ws.xz + i * s * 2 * e
             for (out, dir, reverse) in [(ws.xF, w.forward, false), (ws.xB, w.backward, true)] {
-                causalConvSiLU(out + i * s * e + ch.lowerBound, ldo: e, x, ldx: 2 * e, weightT: dir.convT + ch.lowerBound,
-                               ldw: e, bias: dir.convBias + ch.lowerBound, length: s, channels: ch.count,
-                               width: k, reverse: reverse, tokens: tile.tokens)
+                causalConvSiLU(out + i * s * e, ldo: e, x, ldx: 2 * e, weightT: dir.convT, ldw: e, bias: dir.convBias, length: s,
+                               channels: e, width: k, reverse: reverse, tokens: tile.tokens)
             }
             then(tile)
         }

@@ -255,8 +255,6 @@ public final class ModelWorker: @unchecked Sendable {
     private func nextBatch() -> [InferenceJob]? {
         condition.lock()
         defer { condition.unlock() }
-        // The previous pass (if any) has finished.
-        passRunning = false
         while true {
             dropDead()
             if stopping {

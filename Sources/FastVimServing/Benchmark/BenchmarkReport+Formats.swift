@@ -78,11 +78,11 @@ extension BenchmarkPlan.Report {
                 out += "\(number(s.gbPerSecond, 1)) | \(s.bound) | \(number(s.boundMilliseconds)) | \(number(s.fractionOfBound * 100, 0))% |\n"
             }
             let total = roofline.reduce(0) { $0 + $1.milliseconds }, bound = roofline.reduce(0) { $0 + $1.boundMilliseconds }
-            let gflop = roofline.reduce(0) { $0 + $1.gflop }
-            out += "| all | \(number(total)) | \(number(gflop, 3)) | | \(number(gflop / total * 1e3, 1)) | | | \(number(bound)) | \(number(bound / total * 100, 0))% |\n"
+            let gflop = roofline.reduce(0) { $0 + $1.gflop }, rate = gflop / total * 1e3
+            out += "| all | \(number(total)) | \(number(gflop, 3)) | | \(number(rate, 1)) | | | \(number(bound)) | \(number(bound / total * 100, 0))% |\n"
             // The sgemm reference is timed apart from the pass; in_proj is a GEMM of the same pass.
             if let inProj = roofline.first(where: { $0.stage == StageProfile.Stage.inProj.rawValue }), inProj.gflopsPerSecond > 0 {
-                out += "\nThe whole pass at \(number(gflop / total * 1e3, 1)) GFLOP/s is \(number(gflop / total * 1e3 / inProj.gflopsPerSecond * 100, 0))% of its own in_proj GEMM's rate.\n"
+                out += "\nThe whole pass at \(number(rate, 1)) GFLOP/s is \(number(rate / inProj.gflopsPerSecond * 100, 0))% of its own in_proj GEMM's rate.\n"
             }
         }
         return out
