@@ -1,3 +1,17 @@
+// The block's sum of `value`, for every thread: a tree over `partial`, which holds a slot
+// per thread and is free again when this returns.
+__device__ __forceinline__ float fv_block_sum(float* partial, float value) {
+    partial[threadIdx.x] = value;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+        __syncthreads();
+    }
+    float total = partial[0];
+    __syncthreads();
+    return total;
+}
+
 // The paper's Sec. 14 kernel, whole: repeat the pooled scan outputs over their groups, add
 // both directions' D skips, average the directions, LayerNorm (when present) and gate with SiLU(z).
 //   y_f, y_b (B, G, E)   x_f, x_b (B, S, E)   xz (B, S, 2E), z in columns [E, 2E)
@@ -24,26 +38,13 @@ extern "C" __global__ void fv_combine_norm_gate(float* gated, const float* y_f, 
         sum += value;
     }
     if (ln_w) {
-        partial[threadIdx.x] = sum;
-        __syncthreads();
-        for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-            if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
-            __syncthreads();
-        }
-        float mean = partial[0] / e;
-        __syncthreads();
+        float mean = fv_block_sum(partial, sum) / e;
         float var = 0.f;
         for (int c = threadIdx.x; c < e; c += blockDim.x) {
             float dv = v[c] - mean;
             var += dv * dv;
         }
-        partial[threadIdx.x] = var;
-        __syncthreads();
-        for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-            if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
-            __syncthreads();
-        }
-        float inv = rsqrtf(partial[0] / e + eps);
+        float inv = rsqrtf(fv_block_sum(partial, var) / e + eps);
         for (int c = threadIdx.x; c < e; c += blockDim.x) v[c] = (v[c] - mean) * inv * ln_w[c] + ln_b[c];
     }
     for (int c = threadIdx.x; c < e; c += blockDim.x) v[c] *= z[c] / (1.f + expf(-z[c]));
