@@ -1,7 +1,7 @@
 // Side by side in one process: the engine's GEMM shapes (FastVim-T, 224 px, batch 8) through
-// (a) OpenBLAS's own threads on the whole matrix, (b) the engine's split, rows halved over
-// two threads each running single-threaded OpenBLAS, and (c) BLIS (serial) in the same
-// split when built with -DWITH_BLIS. Multiply-add = 1 FLOP. Not part of the build:
+// (a) OpenBLAS's own threads on the whole matrix and (b) the engine's split, rows halved over
+// two threads each running single-threaded OpenBLAS (BLIS: gemm_single.c). Multiply-add = 1
+// FLOP. Not part of the build:
 //   gcc -O2 -pthread tools/compare/gemm_split.c -o /tmp/gemm_split \
 //       -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas && /tmp/gemm_split
 #include <pthread.h>
