@@ -64,16 +64,25 @@ import TestSupport
         #expect(try VisionMamba(path: Fixtures.path("vim_small.pth")).architecture.family == .vim)
     }
 
-    /// Batch items are independent: one image alone gives the same logits as in a batch.
-    @Test func batchOfOneMatchesBatch() throws {
-        let model = try VisionMamba(path: Fixtures.path("fastvim_small.ckpt"))
-        let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_a.safetensors"))
-        let all = try inputs.floats("fastvim_small.input")
-        let per = 3 * 64 * 96
-        let batched = try model.logits(input: all, batch: 3, height: 64, width: 96)
-        for i in 0 ..< 3 {
-            let single = try model.logits(input: Array(all[i * per ..< (i + 1) * per]), batch: 1, height: 64, width: 96)
-            expectClose(single, Array(batched[i * 10 ..< (i + 1) * 10]), atol: 1e-5, "image \(i) alone vs in batch")
+    /// Batch items are independent: one image alone (each stage split within the image) gives
+    /// the same logits as in a batch (whole blocks per thread and image, and the images left
+    /// over after an equal share per thread split within them), for every family.
+    @Test(arguments: fixtures.map(\.name))
+    func batchOfOneMatchesBatch(_ name: String) throws {
+        let f = try #require(Self.fixtures.first { $0.name == name })
+        let model = try VisionMamba(path: Fixtures.path(f.checkpoint))
+        let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
+        let shape = try #require(inputs.shape(f.input))
+        let given = try inputs.floats(f.input)
+        let per = shape[1] * shape[2] * shape[3], classes = model.architecture.numClasses
+        // Five images, so that two threads get two each and one is left over.
+        let batch = 5
+        let all = (0 ..< batch * per).map { i in given[i % given.count] * (1 + Float(i / given.count) * 0.1) }
+        let batched = try model.logits(input: all, batch: batch, height: shape[2], width: shape[3])
+        for i in 0 ..< batch {
+            let single = try model.logits(input: Array(all[i * per ..< (i + 1) * per]), batch: 1, height: shape[2], width: shape[3])
+            let atol = 1e-5 * max(1, maxAbs(single))
+            expectClose(single, Array(batched[i * classes ..< (i + 1) * classes]), atol: atol, "\(name): image \(i) alone vs in batch")
         }
     }
 }

@@ -15,19 +15,36 @@ public enum Parallel {
     /// Call before running models; not thread-safe against concurrent forward passes.
     public static func setWidth(_ n: Int) { configured = max(1, n) }
 
+    /// Runs body(0 ..< count) over the threads. A task of a parallel loop runs the loops
+    /// nested in it on its own thread, in order: when the batch is cut into images, each
+    /// thread runs whole blocks of its images, and the stages inside must not split again.
     static func forEach(_ count: Int, _ body: (Int) -> Void) {
         _ = blasSingleThreaded
-        if count <= 1 || configured <= 1 {
+        if count <= 1 || configured <= 1 || pthread_getspecific(nestedKey) != nil {
             for i in 0 ..< count { body(i) }
         } else {
             // The stages write disjoint slices of shared buffers through raw pointers, which
             // Swift cannot prove safe: the closure is vouched for here, in one place.
             withoutActuallyEscaping(body) { escaping in
                 let task = UncheckedTask(run: escaping)
-                DispatchQueue.concurrentPerform(iterations: count) { task.run($0) }
+                DispatchQueue.concurrentPerform(iterations: count) { i in
+                    // concurrentPerform runs some iterations on the calling thread: restore
+                    // what was there rather than clear it.
+                    let outer = pthread_getspecific(nestedKey)
+                    pthread_setspecific(nestedKey, UnsafeRawPointer(bitPattern: 1))
+                    task.run(i)
+                    pthread_setspecific(nestedKey, outer)
+                }
             }
         }
     }
+
+    /// Set (non-nil) on a thread while it runs a task of `forEach`.
+    private static let nestedKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
 
     /// Splits 0..<count into about `width` ranges of at least `grain` items each.
     static func ranges(_ count: Int, grain: Int = 1, multipleOf step: Int = 1, _ body: (Range<Int>) -> Void) {

@@ -49,24 +49,24 @@ public final class VisionMamba: @unchecked Sendable {
             ws.residual.update(from: ws.hidden, count: rows * d)
         }
         trace?("embed", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
+        // With at least one image per thread, each thread runs whole blocks on its own images,
+        // one image at a time: a block's activations for one image (about 2 MB for FastVim-T
+        // at 224) stay in cache, where a stage over the whole batch streams them through
+        // memory. The backend check reads whole buffers between stages, so it keeps the split.
+        let slices = profile?.observer == nil ? ws.imageSlices(threads: Parallel.width) : nil
+        // The profiled slices are thread 0's: each thread does the same work on its images.
+        slices?.perThread.first?.forEach { $0.profile = profile }
         for (i, block) in weights.blocks.enumerated() {
-            profile.measure(.norms) { addNorm(ws, weight: block.norm, add: i > 0) }
-            let transposed = a.pools && i % 2 == 1
-            // The mixer's view of the grid: odd FastVim blocks see it column-major, (cols, rows).
-            let (viewRows, viewCols) = transposed ? (ws.grid.cols, ws.grid.rows) : (ws.grid.rows, ws.grid.cols)
-            // Pooled runs: a row of the view. Channel-First tokens interleave the channels, so a
-            // run is every `interleave`-th token; Spatial-First keeps each channel's grid contiguous.
-            let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
-            let interleave = channelFirst ? a.channelTokens : 1
-            let groups = viewRows * a.channelTokens
-            if transposed {
-                profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
-                mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: groups, width: viewCols, interleave: interleave, scan: scan)
-                profile.measure(.transpose) { permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false) }
-            } else if a.pools {
-                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: groups, width: viewCols, interleave: interleave, scan: scan)
+            if let slices {
+                Parallel.forEach(slices.threads) { t in
+                    for image in slices.perThread[t] { self.block(i, block, image, scan: scan) }
+                }
+                if let rest = slices.rest {
+                    rest.profile = profile
+                    self.block(i, block, rest, scan: scan)
+                }
             } else {
-                mixer(block, ws, input: ws.normed, output: ws.hidden, groups: s, width: 1, interleave: 1, scan: scan)
+                self.block(i, block, ws, scan: scan)
             }
             if let trace {
                 trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
@@ -100,6 +100,30 @@ public final class VisionMamba: @unchecked Sendable {
     }
 
     // MARK: - Stages
+
+    /// Block `index`: residual add and norm, then the mixer over the block's view of the grid.
+    private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel) {
+        let a = architecture, s = ws.sequence
+        let profile = ws.profile
+        profile.measure(.norms) { addNorm(ws, weight: block.norm, add: index > 0) }
+        let transposed = a.pools && index % 2 == 1
+        // The mixer's view of the grid: odd FastVim blocks see it column-major, (cols, rows).
+        let (viewRows, viewCols) = transposed ? (ws.grid.cols, ws.grid.rows) : (ws.grid.rows, ws.grid.cols)
+        // Pooled runs: a row of the view. Channel-First tokens interleave the channels, so a
+        // run is every `interleave`-th token; Spatial-First keeps each channel's grid contiguous.
+        let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
+        let interleave = channelFirst ? a.channelTokens : 1
+        let groups = viewRows * a.channelTokens
+        if transposed {
+            profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
+            mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: groups, width: viewCols, interleave: interleave, scan: scan)
+            profile.measure(.transpose) { permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false) }
+        } else if a.pools {
+            mixer(block, ws, input: ws.normed, output: ws.hidden, groups: groups, width: viewCols, interleave: interleave, scan: scan)
+        } else {
+            mixer(block, ws, input: ws.normed, output: ws.hidden, groups: s, width: 1, interleave: 1, scan: scan)
+        }
+    }
 
     /// residual += hidden (unless `add` is false), normed = RMSNorm(residual), split over rows.
     func addNorm(_ ws: Workspace, weight: UnsafePointer<Float>, add: Bool) {

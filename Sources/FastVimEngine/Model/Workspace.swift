@@ -35,12 +35,17 @@ public final class Workspace: @unchecked Sendable {
     let gated: UnsafeMutablePointer<Float>      // (B·S, E)
     let scanState: UnsafeMutablePointer<Float>  // (2, B, N·E): one state per direction and item
     let features: UnsafeMutablePointer<Float>   // (B, D)
-    private let arena: UnsafeMutableBufferPointer<Float>
+    /// The allocation this workspace owns; nil for a slice (`ImageSlices`), which borrows
+    /// its parent's and keeps the parent alive.
+    private let arena: UnsafeMutableBufferPointer<Float>?
+    private let parent: Workspace?
     private let buffers: ActivationLayout
+    /// Elements of one image in each buffer, for slices.
+    private let perImage: [Activation: Int]
     /// When set, forward passes record their time per stage here.
     public var profile: StageProfile?
 
-    public var byteCount: Int { arena.count * MemoryLayout<Float>.size }
+    public var byteCount: Int { (arena?.count ?? 0) * MemoryLayout<Float>.size }
 
     /// The pooled features of the last forward pass, (batch, D): the head's input.
     public func pooledFeatures(embedDim d: Int) -> [Float] {
@@ -62,8 +67,12 @@ public final class Workspace: @unchecked Sendable {
         sequence = layout.sequence
         maxGroups = layout.maxGroups
         buffers = ActivationLayout(Activation.cpu, shape: shape, alignment: Self.alignment)
-        arena = .allocate(capacity: buffers.totalBytes / 4)
+        let one = ActivationShape(a, batch: 1, height: height, width: width, keptTokens: keptTokens)
+        perImage = Dictionary(uniqueKeysWithValues: Activation.cpu.map { ($0, $0.elements(one)) })
+        let arena = UnsafeMutableBufferPointer<Float>.allocate(capacity: buffers.totalBytes / 4)
         arena.initialize(repeating: 0)
+        self.arena = arena
+        parent = nil
         let base = arena.baseAddress!
         let buffers = self.buffers
         func at(_ buffer: Activation) -> UnsafeMutablePointer<Float> { base + buffers[buffer].offset / 4 }
@@ -75,13 +84,63 @@ public final class Workspace: @unchecked Sendable {
         (gated, scanState, features) = (at(.gated), at(.scanState), at(.features))
     }
 
-    deinit { arena.deallocate() }
+    /// Images `images` of `parent`, as a workspace of that batch over the parent's memory:
+    /// every per-image buffer is image-major, so a slice is its parent's pointers moved on by
+    /// the images before it. The scan's scratch state is per slice, at the slice's images.
+    private init(slicing parent: Workspace, images: Range<Int>) {
+        precondition(!images.isEmpty && images.upperBound <= parent.batch)
+        (batch, height, width, grid) = (images.count, parent.height, parent.width, parent.grid)
+        (sequence, tokens, isMasked, maxGroups) = (parent.sequence, parent.tokens, parent.isMasked, parent.maxGroups)
+        (arena, self.parent, buffers, perImage) = (nil, parent, parent.buffers, parent.perImage)
+        let first = images.lowerBound
+        func at(_ buffer: Activation, _ base: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+            base + first * parent.perImage[buffer]!
+        }
+        posEmbed = parent.posEmbed
+        (columns, patches) = (at(.columns, parent.columns), at(.patches, parent.patches))
+        (residual, hidden) = (at(.residual, parent.residual), at(.hidden, parent.hidden))
+        (normed, permuted) = (at(.normed, parent.normed), at(.permuted, parent.permuted))
+        (xz, xF, xB) = (at(.xz, parent.xz), at(.convolved(.forward), parent.xF), at(.convolved(.backward), parent.xB))
+        (pooledF, pooledB) = (at(.pooled(.forward), parent.pooledF), at(.pooled(.backward), parent.pooledB))
+        (dbcF, dbcB) = (at(.projected(.forward), parent.dbcF), at(.projected(.backward), parent.dbcB))
+        (deltaF, deltaB) = (at(.delta(.forward), parent.deltaF), at(.delta(.backward), parent.deltaB))
+        (yF, yB) = (at(.scanned(.forward), parent.yF), at(.scanned(.backward), parent.yB))
+        (gated, scanState, features) = (at(.gated, parent.gated), at(.scanState, parent.scanState), at(.features, parent.features))
+    }
+
+    deinit { arena?.deallocate() }
 
     /// One buffer of `Activation.cpu`, whole: for the backend check, which copies the CPU's
     /// activations to a device between stages.
     package func contents(of buffer: Activation) -> UnsafeMutableBufferPointer<Float> {
+        guard let arena else { preconditionFailure("a workspace slice has no buffers of its own") }
         let slot = buffers[buffer]
         return UnsafeMutableBufferPointer(start: arena.baseAddress! + slot.offset / 4, count: slot.bytes / 4)
+    }
+
+    /// The batch cut for `threads` threads: thread t runs images t, t + threads, ... of
+    /// `whole` (each a slice of one image), then `rest` (the last batch % threads images)
+    /// runs as one slice split over every thread. Made once per thread count.
+    struct ImageSlices {
+        let threads: Int
+        let perThread: [[Workspace]]
+        let rest: Workspace?
+    }
+
+    private var slices: ImageSlices?
+
+    /// nil when the batch is smaller than `threads` (each stage is then split within images).
+    func imageSlices(threads: Int) -> ImageSlices? {
+        guard batch >= threads, threads > 1, parent == nil else { return nil }
+        if let slices, slices.threads == threads { return slices }
+        let whole = batch / threads * threads
+        let perThread = (0 ..< threads).map { t in
+            stride(from: t, to: whole, by: threads).map { Workspace(slicing: self, images: $0 ..< $0 + 1) }
+        }
+        let made = ImageSlices(threads: threads, perThread: perThread,
+                               rest: whole < batch ? Workspace(slicing: self, images: whole ..< batch) : nil)
+        slices = made
+        return made
     }
 
     /// Buffers start on 64-byte boundaries, for the BLAS kernels.
