@@ -11,6 +11,7 @@ struct DirectionWeights {
     let convBias: UnsafePointer<Float>   // (E)
     let xProj: UnsafePointer<Float>      // (R + 2N, E)
     let dtProj: UnsafePointer<Float>     // (E, R)
+    let dtProjT: UnsafePointer<Float>    // (R, E)
     let dtBias: UnsafePointer<Float>     // (E)
     let a: UnsafePointer<Float>          // (E, N)
     let aT: UnsafePointer<Float>         // (N, E)
@@ -84,11 +85,13 @@ final class ModelWeights: @unchecked Sendable {
             let conv = try get(key("conv1d\(suffix).weight"), [e, 1, k])
             let aRaw = try get(key(aLog), [e, n])
             let aValues = negExp(aRaw, count: e * n)
+            let dtProj = try get(key("dt_proj\(suffix).weight"), [e, r])
             return DirectionWeights(
                 convT: transposed(conv, rows: e, cols: k),
                 convBias: try get(key("conv1d\(suffix).bias"), [e]),
                 xProj: try get(key("x_proj\(suffix).weight"), [a.xProjWidth, e]),
-                dtProj: try get(key("dt_proj\(suffix).weight"), [e, r]),
+                dtProj: dtProj,
+                dtProjT: transposed(dtProj, rows: e, cols: r),
                 dtBias: try get(key("dt_proj\(suffix).bias"), [e]),
                 a: aValues,
                 aT: transposed(aValues, rows: e, cols: n),

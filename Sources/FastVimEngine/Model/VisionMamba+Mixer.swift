@@ -95,15 +95,16 @@ extension VisionMamba {
         }
     }
 
-    /// [dt | B | C] = x_proj(u), then δ = softplus(dt_proj(dt) + bias), over `steps` rows;
-    /// `split: false` keeps it all on the calling thread.
+    /// [dt | B | C] = x_proj(u), then δ = softplus(dt_proj(dt) + bias), over `steps` rows,
+    /// split by rows over the threads (`split`), or all on the calling thread.
     func parameterProjection(_ dir: DirectionWeights, u: UnsafePointer<Float>, dbc: UnsafeMutablePointer<Float>,
                              delta: UnsafeMutablePointer<Float>, steps: Int, split: Bool = true) {
         let (e, r, xw) = (architecture.innerDim, architecture.dtRank, architecture.xProjWidth)
-        gemmNT(dbc, ldOut: xw, u, lda: e, dir.xProj, ldb: e, m: steps, n: xw, k: e, split: split)
-        gemmNT(delta, ldOut: e, dbc, lda: xw, dir.dtProj, ldb: r, m: steps, n: e, k: r, split: split)
-        Parallel.ranges(steps, grain: split ? 4 : steps) { rows in
-            for g in rows { softplusBiasInPlace(delta + g * e, bias: dir.dtBias, e) }
+        Parallel.ranges(steps, grain: split ? 8 : steps) { rows in
+            let g = rows.lowerBound
+            projectRows(dbc + g * xw, ldOut: xw, u + g * e, ldx: e, dir.xProj, m: rows.count, n: xw, k: e)
+            deltaRows(delta + g * e, ldDelta: e, dbc + g * xw, ldDt: xw, dtProjT: dir.dtProjT, bias: dir.dtBias,
+                      m: rows.count, e: e, r: r)
         }
     }
 
