@@ -2,9 +2,10 @@ import Dispatch
 import Foundation
 import COpenBLAS
 
-/// The engine's own threads. Every stage of a forward pass, GEMMs included, splits its work
-/// over `Parallel.width` tasks on GCD's pool, and OpenBLAS runs single-threaded inside each
-/// task: one pool for all the work, so OpenBLAS's idle workers never spin against ours.
+/// The engine's own threads. A forward pass splits its work (whole blocks of images, or each
+/// stage, GEMMs included) over `Parallel.width` tasks on GCD's pool, and OpenBLAS runs
+/// single-threaded inside each task: one pool for all the work, so OpenBLAS's idle workers
+/// never spin against ours.
 public enum Parallel {
     nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
     private static let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
