@@ -19,4 +19,17 @@ import Testing
             }
         }
     }
+
+    /// A workspace cut into image slices is freed with them: the slices hold no reference
+    /// back to it (a server frees a batch size's workspace when it unloads the model).
+    @Test func slicedWorkspaceIsFreed() throws {
+        let model = try VisionMamba(checkpoint: Checkpoint(random: try #require(StandardModel(name: "fastvim-t")), imageSize: 32))
+        weak var freed: Workspace?
+        try {
+            let ws = try model.makeWorkspace(batch: 3, height: 32, width: 32)
+            #expect(ws.imageSlices(threads: 2) != nil)
+            freed = ws
+        }()
+        #expect(freed == nil)
+    }
 }

@@ -36,9 +36,8 @@ public final class Workspace: @unchecked Sendable {
     let scanState: UnsafeMutablePointer<Float>  // (2, B, N·E): one state per direction and item
     let features: UnsafeMutablePointer<Float>   // (B, D)
     /// The allocation this workspace owns; nil for a slice (`ImageSlices`), which borrows
-    /// its parent's and keeps the parent alive.
+    /// its parent's. Only the parent holds its slices, so the memory outlives them.
     private let arena: UnsafeMutableBufferPointer<Float>?
-    private let parent: Workspace?
     private let buffers: ActivationLayout
     /// Elements of one image in each buffer, for slices.
     private let perImage: [Activation: Int]
@@ -72,7 +71,6 @@ public final class Workspace: @unchecked Sendable {
         let arena = UnsafeMutableBufferPointer<Float>.allocate(capacity: buffers.totalBytes / 4)
         arena.initialize(repeating: 0)
         self.arena = arena
-        parent = nil
         let base = arena.baseAddress!
         let buffers = self.buffers
         func at(_ buffer: Activation) -> UnsafeMutablePointer<Float> { base + buffers[buffer].offset / 4 }
@@ -91,7 +89,7 @@ public final class Workspace: @unchecked Sendable {
         precondition(!images.isEmpty && images.upperBound <= parent.batch)
         (batch, height, width, grid) = (images.count, parent.height, parent.width, parent.grid)
         (sequence, tokens, isMasked, maxGroups) = (parent.sequence, parent.tokens, parent.isMasked, parent.maxGroups)
-        (arena, self.parent, buffers, perImage) = (nil, parent, parent.buffers, parent.perImage)
+        (arena, buffers, perImage) = (nil, parent.buffers, parent.perImage)
         let first = images.lowerBound
         func at(_ buffer: Activation, _ base: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             base + first * parent.perImage[buffer]!
@@ -131,7 +129,7 @@ public final class Workspace: @unchecked Sendable {
 
     /// nil when the batch is smaller than `threads` (each stage is then split within images).
     func imageSlices(threads: Int) -> ImageSlices? {
-        guard batch >= threads, threads > 1, parent == nil else { return nil }
+        guard batch >= threads, threads > 1, arena != nil else { return nil }
         if let slices, slices.threads == threads { return slices }
         let whole = batch / threads * threads
         let perThread = (0 ..< threads).map { t in
