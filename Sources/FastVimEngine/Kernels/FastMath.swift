@@ -68,7 +68,8 @@ func softplus8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = SIMD8(repeating: 1.0 / 5).addingProduct(p, s2)
     p = SIMD8(repeating: 1.0 / 3).addingProduct(p, s2)
     p = SIMD8(repeating: 1).addingProduct(p, s2)
-    return pointwiseMax(x, zero) + 2 * s * p
+    // Not pointwiseMax: Swift leaves that generic function as a call per vector.
+    return x.replacing(with: zero, where: x .< zero) + 2 * s * p
 }
 
 @inline(__always)

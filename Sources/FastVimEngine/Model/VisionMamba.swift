@@ -54,17 +54,28 @@ public final class VisionMamba: @unchecked Sendable {
         // at 224) stay in cache, where a stage over the whole batch streams them through
         // memory. The backend check reads whole buffers between stages, so it keeps the split.
         let slices = profile?.observer == nil ? ws.imageSlices(threads: Parallel.width) : nil
-        // The profiled slices are thread 0's: each thread does the same work on its images.
-        slices?.perThread.first?.forEach { $0.profile = profile }
+        if let slices {
+            // A profiled pass records thread 0's images, the ones it gets below (every thread
+            // does the same work on its own); an unprofiled pass records nothing.
+            for (k, image) in slices.images.enumerated() { image.profile = k % slices.threads == 0 ? profile : nil }
+            slices.rest?.profile = profile
+        }
         for (i, block) in weights.blocks.enumerated() {
             if let slices {
-                Parallel.forEach(slices.threads) { t in
-                    for image in slices.perThread[t] { self.block(i, block, image, scan: scan) }
+                if profile != nil {
+                    // A fixed share per thread, so that one thread's records are one thread's time.
+                    Parallel.forEach(slices.threads) { t in
+                        for image in stride(from: t, to: slices.images.count, by: slices.threads) {
+                            self.block(i, block, slices.images[image], scan: scan)
+                        }
+                    }
+                } else {
+                    // One task per image, handed out as threads free up: a thread slowed by
+                    // other work (a server's decoding) takes fewer images instead of holding
+                    // up the block.
+                    Parallel.forEach(slices.images.count) { self.block(i, block, slices.images[$0], scan: scan) }
                 }
-                if let rest = slices.rest {
-                    rest.profile = profile
-                    self.block(i, block, rest, scan: scan)
-                }
+                if let rest = slices.rest { self.block(i, block, rest, scan: scan) }
             } else {
                 self.block(i, block, ws, scan: scan)
             }

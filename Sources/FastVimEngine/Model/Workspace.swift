@@ -116,12 +116,12 @@ public final class Workspace: @unchecked Sendable {
         return UnsafeMutableBufferPointer(start: arena.baseAddress! + slot.offset / 4, count: slot.bytes / 4)
     }
 
-    /// The batch cut for `threads` threads: thread t runs images t, t + threads, ... of
-    /// `whole` (each a slice of one image), then `rest` (the last batch % threads images)
+    /// The batch cut for `threads` threads: `images` holds one slice per image of the first
+    /// batch - batch % threads, an equal share each; `rest` (the last batch % threads images)
     /// runs as one slice split over every thread. Made once per thread count.
     struct ImageSlices {
         let threads: Int
-        let perThread: [[Workspace]]
+        let images: [Workspace]
         let rest: Workspace?
     }
 
@@ -132,10 +132,7 @@ public final class Workspace: @unchecked Sendable {
         guard batch >= threads, threads > 1, arena != nil else { return nil }
         if let slices, slices.threads == threads { return slices }
         let whole = batch / threads * threads
-        let perThread = (0 ..< threads).map { t in
-            stride(from: t, to: whole, by: threads).map { Workspace(slicing: self, images: $0 ..< $0 + 1) }
-        }
-        let made = ImageSlices(threads: threads, perThread: perThread,
+        let made = ImageSlices(threads: threads, images: (0 ..< whole).map { Workspace(slicing: self, images: $0 ..< $0 + 1) },
                                rest: whole < batch ? Workspace(slicing: self, images: whole ..< batch) : nil)
         slices = made
         return made
