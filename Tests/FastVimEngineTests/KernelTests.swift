@@ -79,6 +79,39 @@ import TestSupport
         }
     }
 
+    /// The hand-written parameter projection against plain loops, on shapes that leave a
+    /// remainder everywhere (odd rows, outputs past a multiple of four, channels past eight).
+    @Test(arguments: [[5, 7, 13], [14, 44, 384], [1, 3, 8], [4, 4, 17]])
+    func parameterProjectionMatchesPlainLoops(_ shape: [Int]) {
+        let (m, n, k) = (shape[0], shape[1], shape[2])
+        var rng = Rand(state: 11)
+        let ldx = k + 3, ldOut = n + 2
+        let x = (0 ..< m * ldx).map { _ in rng.next() }, w = (0 ..< n * k).map { _ in rng.next() }
+        var out = [Float](repeating: .nan, count: m * ldOut)
+        projectRows(&out, ldOut: ldOut, x, ldx: ldx, w, m: m, n: n, k: k)
+        for i in 0 ..< m {
+            for j in 0 ..< n {
+                var ref: Double = 0
+                for c in 0 ..< k { ref += Double(x[i * ldx + c]) * Double(w[j * k + c]) }
+                #expect(abs(Double(out[i * ldOut + j]) - ref) < 1e-5 * Double(k), "x_proj[\(i), \(j)] of \(m)x\(n)x\(k)")
+            }
+        }
+        // dt_proj: the first r columns of each row are dt, E = k outputs per row.
+        let r = min(n, 5), e = k
+        let dtProj = (0 ..< e * r).map { _ in rng.next() }, bias = (0 ..< e).map { _ in rng.next() }
+        let dtProjT = (0 ..< r * e).map { dtProj[($0 % e) * r + $0 / e] }
+        var delta = [Float](repeating: .nan, count: m * e)
+        deltaRows(&delta, ldDelta: e, out, ldDt: ldOut, dtProjT: dtProjT, bias: bias, m: m, e: e, r: r)
+        for i in 0 ..< m {
+            for c in 0 ..< e {
+                var sum: Float = 0
+                for j in 0 ..< r { sum += out[i * ldOut + j] * dtProj[c * r + j] }
+                let ref = softplus(sum + bias[c])
+                #expect(abs(delta[i * e + c] - ref) < 1e-5 * max(1, abs(ref)), "delta[\(i), \(c)] of \(m)x\(e)x\(r)")
+            }
+        }
+    }
+
     /// The reverse conv is the forward conv of the flipped sequence, flipped back; both on a
     /// channel slice of a wider buffer, as the mixer calls them.
     @Test func reverseConvIsFlippedForwardConv() {
