@@ -21,10 +21,12 @@ struct DirectionWeights {
 struct BlockWeights {
     let norm: UnsafePointer<Float>       // (D)
     let inProj: UnsafePointer<Float>     // (2E, D)
+    let inProjT: UnsafePointer<Float>    // (D, 2E), what the CPU pass multiplies by
     let inProjBias: UnsafePointer<Float>?
     let forward: DirectionWeights
     let backward: DirectionWeights
     let outProj: UnsafePointer<Float>    // (D, E)
+    let outProjT: UnsafePointer<Float>   // (E, D), what the CPU pass multiplies by
     let outProjBias: UnsafePointer<Float>?
     let layerNormWeight: UnsafePointer<Float>?  // (E), absent for original Vim
     let layerNormBias: UnsafePointer<Float>?
@@ -101,13 +103,16 @@ final class ModelWeights: @unchecked Sendable {
         var blocks: [BlockWeights] = []
         for i in 0 ..< a.depth {
             let key = { (name: String) in Architecture.key(i, name) }
+            let inProj = try get(key("in_proj.weight"), [2 * e, d]), outProj = try get(key("out_proj.weight"), [d, e])
             blocks.append(BlockWeights(
                 norm: try get("layers.\(i).norm.weight", [d]),
-                inProj: try get(key("in_proj.weight"), [2 * e, d]),
+                inProj: inProj,
+                inProjT: transposed(inProj, rows: 2 * e, cols: d),
                 inProjBias: try optional(key("in_proj.bias"), [2 * e]),
                 forward: try direction(i, "", aLog: "A_log", skip: "D"),
                 backward: try direction(i, "_b", aLog: "A_b_log", skip: "D_b"),
-                outProj: try get(key("out_proj.weight"), [d, e]),
+                outProj: outProj,
+                outProjT: transposed(outProj, rows: d, cols: e),
                 outProjBias: try optional(key("out_proj.bias"), [d]),
                 layerNormWeight: a.hasPostSSMNorm ? try get(key("layernorm.weight"), [e]) : nil,
                 layerNormBias: a.hasPostSSMNorm ? try get(key("layernorm.bias"), [e]) : nil

@@ -76,7 +76,7 @@ extension VisionMamba {
     /// xz (T, 2E) = in_proj(input).
     func inProjection(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>) {
         let (tokens, d, e) = (ws.batch * ws.sequence, architecture.embedDim, architecture.innerDim)
-        gemmNT(ws.xz, ldOut: 2 * e, input, lda: d, w.inProj, ldb: d, m: tokens, n: 2 * e, k: d)
+        gemmNN(ws.xz, ldOut: 2 * e, input, lda: d, w.inProjT, ldb: 2 * e, m: tokens, n: 2 * e, k: d)
         if let bias = w.inProjBias { addRowBias(ws.xz, bias, rows: tokens, cols: 2 * e) }
     }
 
@@ -111,7 +111,7 @@ extension VisionMamba {
     /// output (T, D) = out_proj(gated).
     func outProjection(_ w: BlockWeights, _ ws: Workspace, output: UnsafeMutablePointer<Float>) {
         let (tokens, d, e) = (ws.batch * ws.sequence, architecture.embedDim, architecture.innerDim)
-        gemmNT(output, ldOut: d, ws.gated, lda: e, w.outProj, ldb: e, m: tokens, n: d, k: e)
+        gemmNN(output, ldOut: d, ws.gated, lda: e, w.outProjT, ldb: d, m: tokens, n: d, k: e)
         if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
     }
 
