@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import COpenBLAS
 
-/// The engine's own threads. A forward pass splits its work (whole blocks of images, or each
-/// stage, GEMMs included) over `Parallel.width` tasks on GCD's pool, and OpenBLAS runs
+/// The engine's own threads. A forward pass splits its work (whole images, or each stage,
+/// GEMMs included) over `Parallel.width` tasks on GCD's pool, and OpenBLAS runs
 /// single-threaded inside each task: one pool for all the work, so OpenBLAS's idle workers
 /// never spin against ours.
 public enum Parallel {
@@ -18,7 +18,7 @@ public enum Parallel {
 
     /// Runs body(0 ..< count) over the threads. A task of a parallel loop runs the loops
     /// nested in it on its own thread, in order: when the batch is cut into images, each
-    /// thread runs whole blocks of its images, and the stages inside must not split again.
+    /// task runs a whole image, and the stages inside must not split again.
     static func forEach(_ count: Int, _ body: (Int) -> Void) {
         _ = blasSingleThreaded
         if count <= 1 || configured <= 1 || pthread_getspecific(nestedKey) != nil {

@@ -49,39 +49,35 @@ public final class VisionMamba: @unchecked Sendable {
             ws.residual.update(from: ws.hidden, count: rows * d)
         }
         trace?("embed", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
-        // With at least one image per thread, each thread runs whole blocks on its own images,
-        // one image at a time: a block's activations for one image (about 2 MB for FastVim-T
-        // at 224) stay in cache, where a stage over the whole batch streams them through
-        // memory. The backend check reads whole buffers between stages, so it keeps the split.
-        let slices = profile?.observer == nil ? ws.imageSlices(threads: Parallel.width) : nil
+        // With at least one image per thread, each image runs through every block on one
+        // thread: its activations (about 2 MB for FastVim-T at 224) stay in cache, where a
+        // stage over the whole batch streams them through memory, and no thread waits for
+        // another until the pass ends. The backend check and the trace read whole buffers
+        // between stages, so they keep the split within images.
+        let slices = profile?.observer == nil && trace == nil ? ws.imageSlices(threads: Parallel.width) : nil
         if let slices {
             // A profiled pass records thread 0's images, the ones it gets below (every thread
             // does the same work on its own); an unprofiled pass records nothing.
             for (k, image) in slices.images.enumerated() { image.profile = k % slices.threads == 0 ? profile : nil }
             slices.rest?.profile = profile
-        }
-        for (i, block) in weights.blocks.enumerated() {
-            if let slices {
-                if profile != nil {
-                    // A fixed share per thread, so that one thread's records are one thread's time.
-                    Parallel.forEach(slices.threads) { t in
-                        for image in stride(from: t, to: slices.images.count, by: slices.threads) {
-                            self.block(i, block, slices.images[image], scan: scan)
-                        }
-                    }
-                } else {
-                    // One task per image, handed out as threads free up: a thread slowed by
-                    // other work (a server's decoding) takes fewer images instead of holding
-                    // up the block.
-                    Parallel.forEach(slices.images.count) { self.block(i, block, slices.images[$0], scan: scan) }
+            if profile != nil {
+                // A fixed share per thread, so that one thread's records are one thread's time.
+                Parallel.forEach(slices.threads) { t in
+                    for k in stride(from: t, to: slices.images.count, by: slices.threads) { self.blocks(slices.images[k], scan: scan) }
                 }
-                if let rest = slices.rest { self.block(i, block, rest, scan: scan) }
             } else {
-                self.block(i, block, ws, scan: scan)
+                // One task per image, handed out as threads free up: a thread slowed by other
+                // work (a server's decoding) takes fewer images instead of holding up the rest.
+                Parallel.forEach(slices.images.count) { self.blocks(slices.images[$0], scan: scan) }
             }
-            if let trace {
-                trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
-                trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
+            if let rest = slices.rest { blocks(rest, scan: scan) }
+        } else {
+            for (i, block) in weights.blocks.enumerated() {
+                self.block(i, block, ws, scan: scan)
+                if let trace {
+                    trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
+                    trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
+                }
             }
         }
         profile.measure(.norms) { addNorm(ws, weight: weights.normF, add: true) }
@@ -111,6 +107,11 @@ public final class VisionMamba: @unchecked Sendable {
     }
 
     // MARK: - Stages
+
+    /// Every block, in order.
+    private func blocks(_ ws: Workspace, scan: ScanKernel) {
+        for (i, block) in weights.blocks.enumerated() { self.block(i, block, ws, scan: scan) }
+    }
 
     /// Block `index`: residual add and norm, then the mixer over the block's view of the grid.
     private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel) {
