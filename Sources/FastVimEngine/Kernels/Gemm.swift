@@ -2,17 +2,15 @@ import COpenBLAS
 
 /// out (m, n) = a (m, k) · bᵀ, with b stored (n, k) as PyTorch stores Linear weights.
 /// Leading dimensions allow reading column slices of wider buffers (x and z of in_proj).
-/// Rows of `out` are split across the engine's threads, each a single-threaded sgemm;
-/// `split: false` runs one single-threaded sgemm on the calling thread (for callers that
-/// already run one GEMM per thread: `tools/compare/gemm_split.c` measured the split of
-/// x_proj's and dt_proj's small shapes at half the rate of one unsplit call).
+/// Rows of `out` are split across the engine's threads, each a single-threaded sgemm (inside
+/// a task of a parallel loop, one sgemm on that task's thread).
 func gemmNT(
     _ out: UnsafeMutablePointer<Float>, ldOut: Int,
     _ a: UnsafePointer<Float>, lda: Int,
     _ b: UnsafePointer<Float>, ldb: Int,
-    m: Int, n: Int, k: Int, accumulate: Bool = false, split: Bool = true
+    m: Int, n: Int, k: Int, accumulate: Bool = false
 ) {
-    gemm(out, ldOut: ldOut, a, lda: lda, b, ldb: ldb, transposeB: true, m: m, n: n, k: k, accumulate: accumulate, split: split)
+    gemm(out, ldOut: ldOut, a, lda: lda, b, ldb: ldb, transposeB: true, m: m, n: n, k: k, accumulate: accumulate)
 }
 
 /// out (m, n) = a (m, k) · b, with b stored (k, n): how the engine keeps in_proj's and
@@ -22,18 +20,18 @@ func gemmNN(
     _ out: UnsafeMutablePointer<Float>, ldOut: Int,
     _ a: UnsafePointer<Float>, lda: Int,
     _ b: UnsafePointer<Float>, ldb: Int,
-    m: Int, n: Int, k: Int, split: Bool = true
+    m: Int, n: Int, k: Int
 ) {
-    gemm(out, ldOut: ldOut, a, lda: lda, b, ldb: ldb, transposeB: false, m: m, n: n, k: k, accumulate: false, split: split)
+    gemm(out, ldOut: ldOut, a, lda: lda, b, ldb: ldb, transposeB: false, m: m, n: n, k: k, accumulate: false)
 }
 
 private func gemm(
     _ out: UnsafeMutablePointer<Float>, ldOut: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-    transposeB: Bool, m: Int, n: Int, k: Int, accumulate: Bool, split: Bool
+    transposeB: Bool, m: Int, n: Int, k: Int, accumulate: Bool
 ) {
     guard m > 0, n > 0 else { return }
     // Below ~32 rows per task the split costs more than it saves.
-    Parallel.ranges(m, grain: split ? 32 : m) { rows in
+    Parallel.ranges(m, grain: 32) { rows in
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(rows.count), Int32(n), Int32(k),
                     1, a + rows.lowerBound * lda, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0,
                     out + rows.lowerBound * ldOut, Int32(ldOut))

@@ -42,8 +42,9 @@ extension VisionMamba {
             (uF, ws.dbcF, ws.deltaF, ws.yF, w.forward, false, ws.scanState),
             (uB, ws.dbcB, ws.deltaB, ws.yB, w.backward, true, ws.scanState + b * n * e),
         ]
-        // One direction per thread: their GEMMs are small (x_proj's output is R + 2N wide),
-        // and one unsplit sgemm each beats splitting both.
+        // One direction per thread, its rows unsplit: the projections are small (x_proj's
+        // output is R + 2N wide). Measured when they were OpenBLAS calls (splitting both
+        // halved their rate); the hand-written kernels kept the arrangement.
         profile.measure(.paramProjection) {
             Parallel.forEach(directions.count) { i in
                 let (u, dbc, delta, _, dir, _, _) = directions[i]
