@@ -58,7 +58,9 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
 /// Width 4 (every Mamba checkpoint's d_conv), four tokens at a time: their sixteen taps read
 /// seven input rows and one set of weights, loaded once (the loop above loads 4 + 4 per
 /// output). The same multiply-adds in the same order, so the same results. `tokens` is a
-/// multiple of four long.
+/// multiple of four long. The SiLU runs after the taps, over the four rows while they are in
+/// L1: inside the tap loop its constants did not fit in the sixteen vector registers beside
+/// the rows and weights, and the compiler spilled and reloaded them for every vector.
 private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
                              weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
                              length: Int, channels e: Int, reverse: Bool, tokens: Range<Int>) {
@@ -79,7 +81,7 @@ private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: 
             let (w0, w1, w2, w3) = (load8(weightT + c), load8(weightT + ldw + c), load8(weightT + 2 * ldw + c), load8(weightT + 3 * ldw + c))
             let b = load8(bias + c)
             @inline(__always) func tap(_ a: SIMD8<Float>, _ bb: SIMD8<Float>, _ cc: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD8<Float> {
-                silu8(b.addingProduct(w0, a).addingProduct(w1, bb).addingProduct(w2, cc).addingProduct(w3, d))
+                b.addingProduct(w0, a).addingProduct(w1, bb).addingProduct(w2, cc).addingProduct(w3, d)
             }
             let o = out + t * ldo + c
             if reverse {
@@ -103,10 +105,11 @@ private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: 
                     let s = reverse ? t + i + 3 - j : t + i - 3 + j
                     if s >= 0, s < length { acc += weightT[j * ldw + c] * x[s * ldx + c] }
                 }
-                out[(t + i) * ldo + c] = silu(acc)
+                out[(t + i) * ldo + c] = acc
             }
             c += 1
         }
+        for i in 0 ..< 4 { siluInPlace(out + (t + i) * ldo, e) }
         t += 4
     }
 }
