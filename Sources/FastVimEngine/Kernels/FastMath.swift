@@ -5,13 +5,17 @@ import Darwin
 #endif
 
 /// exp for eight lanes at once: libm's expf does not vectorise, and the scan and the SiLU
-/// gates call exp once per element. Cody-Waite range reduction and a degree-7 Taylor
-/// polynomial on [-ln2/2, ln2/2]: relative error below 2e-7, far inside the 1e-4 budget.
+/// gates call exp once per element. Cody-Waite range reduction and a degree-5 minimax
+/// polynomial on [-ln2/2, ln2/2] (fitted for relative error; 1.9e-7 evaluated in Float with
+/// these rounded coefficients, against 2e-7 for the degree-7 Taylor series it replaced, with
+/// two multiply-adds fewer: the FMA pipes are what bound the SiLU and scan loops).
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    // clamped(lowerBound:upperBound:) is not inlined by Swift's generic SIMD code.
+    // clamped(lowerBound:upperBound:) is not inlined by Swift's generic SIMD code; written
+    // this way both selects compile to vmaxps/vminps.
     let lo = SIMD8<Float>(repeating: -87), hi = SIMD8<Float>(repeating: 88)
-    let x = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+    let low = x.replacing(with: lo, where: x .< lo)
+    let x = hi.replacing(with: low, where: low .< hi)
     // Adding 1.5·2²³ rounds x·log2(e) to an integer n held in the low mantissa bits: this
     // avoids a float-to-int vector conversion, which Swift's generic SIMD init makes slow.
     // Swift does not contract a * b + c into one instruction: addingProduct is the FMA
@@ -20,14 +24,12 @@ func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let shifted = magic.addingProduct(x, SIMD8(repeating: 1.442_695_04))
     let n = shifted - magic
     let r = x.addingProduct(n, SIMD8(repeating: -0.693_359_375)).addingProduct(n, SIMD8(repeating: 2.121_944_4e-4))
-    var p = SIMD8<Float>(repeating: 1.0 / 5040)
-    p = SIMD8(repeating: 1.0 / 720).addingProduct(p, r)
-    p = SIMD8(repeating: 1.0 / 120).addingProduct(p, r)
-    p = SIMD8(repeating: 1.0 / 24).addingProduct(p, r)
-    p = SIMD8(repeating: 1.0 / 6).addingProduct(p, r)
-    p = SIMD8(repeating: 0.5).addingProduct(p, r)
-    p = SIMD8(repeating: 1).addingProduct(p, r)
-    p = SIMD8(repeating: 1).addingProduct(p, r)
+    var p = SIMD8<Float>(repeating: 0.008_297_645_5)
+    p = SIMD8(repeating: 0.041_915_383).addingProduct(p, r)
+    p = SIMD8(repeating: 0.166_675_75).addingProduct(p, r)
+    p = SIMD8(repeating: 0.499_988_94).addingProduct(p, r)
+    p = SIMD8(repeating: 0.999_999_70).addingProduct(p, r)
+    p = SIMD8(repeating: 1.000_000_1).addingProduct(p, r)
     let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
     return p * unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
 }
