@@ -23,15 +23,15 @@ import TestSupport
         let u = (0 ..< steps * e).map { _ in rng.next() }
         let delta = (0 ..< steps * e).map { _ in rng.next(0.001, 2) }
         let a = (0 ..< e * n).map { _ in -rng.next(0.01, 16) }
-        var aT = [Float](repeating: 0, count: e * n)
-        for i in 0 ..< e { for j in 0 ..< n { aT[j * e + i] = a[i * n + j] } }
+        var aBlocked = [Float](repeating: 0, count: e * n)
+        scanLayout(a, channels: e, states: n, into: &aBlocked)
         let dbc = (0 ..< steps * w).map { _ in rng.next() }
         var yRef = [Float](repeating: 0, count: steps * e), yFast = yRef
         var scratch = [Float](repeating: 0, count: n * e)
         let shape = ScanShape(steps: steps, channels: e, state: n, ldBC: w, reverse: reverse)
         dbc.withUnsafeBufferPointer { p in
             selectiveScanReference(&yRef, u: u, delta: delta, a: a, b: p.baseAddress! + r, c: p.baseAddress! + r + n, shape)
-            selectiveScan(&yFast, u: u, delta: delta, aT: aT, b: p.baseAddress! + r, c: p.baseAddress! + r + n,
+            selectiveScan(&yFast, u: u, delta: delta, aBlocked: aBlocked, b: p.baseAddress! + r, c: p.baseAddress! + r + n,
                           scratch: &scratch, shape)
         }
         expectClose(yFast, yRef, atol: 1e-5 * max(1, maxAbs(yRef)), "scan \(c)")

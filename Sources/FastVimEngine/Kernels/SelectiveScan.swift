@@ -49,14 +49,31 @@ func selectiveScanReference(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<F
     }
 }
 
-/// The same recurrence with eight channels per SIMD lane group. `aT` is A transposed to
-/// (N, ·) and `scratch` holds the (N, ·) state, both with row stride `ld`.
+/// Where (channel, state) lives in the scan's layout of A and of its state: channels in
+/// groups of eight, each group's (N, 8) block contiguous, then the last `e % 8` channels as
+/// one (N, e % 8) block. The inner loop walks one group's states: 512 contiguous bytes of A
+/// and of the state for N = 16, where an (N, E) layout read N rows 1.5 KB apart for every
+/// eight channels and ran from L2 instead of L1.
+@inline(__always)
+func scanIndex(channel c: Int, state i: Int, channels e: Int, states n: Int) -> Int {
+    let vectorEnd = e - e % 8
+    return c < vectorEnd ? ((c / 8) * n + i) * 8 + c % 8 : vectorEnd * n + i * (e - vectorEnd) + (c - vectorEnd)
+}
+
+/// A = -exp(A_log) as (E, N) rows into the scan's layout (`scanIndex`).
+func scanLayout(_ a: UnsafePointer<Float>, channels e: Int, states n: Int, into out: UnsafeMutablePointer<Float>) {
+    for c in 0 ..< e { for i in 0 ..< n { out[scanIndex(channel: c, state: i, channels: e, states: n)] = a[c * n + i] } }
+}
+
+/// The same recurrence with eight channels per SIMD lane group. `aBlocked` is A in the
+/// scan's layout (`scanIndex`) for this slice of channels (a slice starts at a multiple of
+/// eight: its A is at c0 · N), and `scratch` holds the state in the same layout.
 func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, delta: UnsafePointer<Float>,
-                   aT: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>,
+                   aBlocked: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>,
                    scratch: UnsafeMutablePointer<Float>, _ s: ScanShape) {
     let e = s.channels, n = s.state, ld = s.ld
-    for i in 0 ..< n { (scratch + i * ld).update(repeating: 0, count: e) }
-    let vectorEnd = e - e % 8
+    scratch.update(repeating: 0, count: n * e)
+    let vectorEnd = e - e % 8, tail = e - vectorEnd
     for step in 0 ..< s.steps {
         let g = s.reverse ? s.steps - 1 - step : step
         let bg = b + g * s.ldBC, cg = c + g * s.ldBC
@@ -66,22 +83,23 @@ func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, de
             let d = load8(dg + ch)
             let du = d * load8(ug + ch)
             var acc = SIMD8<Float>(repeating: 0)
+            let ap = aBlocked + ch * n, sp = scratch + ch * n
             for i in 0 ..< n {
-                let sp = scratch + i * ld + ch
-                let st = (du * bg[i]).addingProduct(exp8(d * load8(aT + i * ld + ch)), load8(sp))
-                store8(st, sp)
+                let st = (du * bg[i]).addingProduct(exp8(d * load8(ap + i * 8)), load8(sp + i * 8))
+                store8(st, sp + i * 8)
                 acc = acc.addingProduct(st, SIMD8(repeating: cg[i]))
             }
             store8(acc, yg + ch)
             ch += 8
         }
+        let at = aBlocked + vectorEnd * n, st = scratch + vectorEnd * n
         while ch < e {
-            let d = dg[ch], du = d * ug[ch]
+            let d = dg[ch], du = d * ug[ch], k = ch - vectorEnd
             var acc: Float = 0
             for i in 0 ..< n {
-                let st = expf(d * aT[i * ld + ch]) * scratch[i * ld + ch] + du * bg[i]
-                scratch[i * ld + ch] = st
-                acc += st * cg[i]
+                let v = expf(d * at[i * tail + k]) * st[i * tail + k] + du * bg[i]
+                st[i * tail + k] = v
+                acc += v * cg[i]
             }
             yg[ch] = acc
             ch += 1

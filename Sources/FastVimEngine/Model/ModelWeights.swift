@@ -14,7 +14,7 @@ struct DirectionWeights {
     let dtProjT: UnsafePointer<Float>    // (R, E)
     let dtBias: UnsafePointer<Float>     // (E)
     let a: UnsafePointer<Float>          // (E, N)
-    let aT: UnsafePointer<Float>         // (N, E)
+    let aBlocked: UnsafePointer<Float>   // A in the scan's layout (`scanIndex`)
     let skip: UnsafePointer<Float>       // D, (E)
 }
 
@@ -76,6 +76,12 @@ final class ModelWeights: @unchecked Sendable {
             derived.append(out)
             return UnsafePointer(out.baseAddress!)
         }
+        func derive(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
+            let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            fill(out.baseAddress!)
+            derived.append(out)
+            return UnsafePointer(out.baseAddress!)
+        }
         func negExp(_ src: UnsafePointer<Float>, count: Int) -> UnsafePointer<Float> {
             let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
             for i in 0 ..< count { out[i] = -expf(src[i]) }
@@ -96,7 +102,7 @@ final class ModelWeights: @unchecked Sendable {
                 dtProjT: transposed(dtProj, rows: e, cols: r),
                 dtBias: try get(key("dt_proj\(suffix).bias"), [e]),
                 a: aValues,
-                aT: transposed(aValues, rows: e, cols: n),
+                aBlocked: derive(count: e * n) { scanLayout(aValues, channels: e, states: n, into: $0) },
                 skip: try get(key(skip), [e])
             )
         }

@@ -28,6 +28,10 @@ public struct BenchmarkMeasurement: Sendable, Codable {
     public var breakdown: [String: Double]
     /// Each stage against its bound, from the same profiled pass (CPU only).
     public var roofline: [StageRoofline]?
+    /// The backend's reference sgemm (GFLOP/s), timed in a burst after each timed pass and
+    /// reported as the median: on a shared machine the rate swings by half within minutes,
+    /// so the model is compared with a reference measured under the same conditions.
+    public var sgemmAlongsideGflopsPerSecond: Double?
 }
 
 /// One stage of a pass against the roofline: its work, its time, and the least time the
@@ -68,9 +72,11 @@ public enum ResolutionBenchmark {
     /// loaded where the backend computes first: a GPU's timings leave out host transfers.
     /// The per-stage breakdown needs the CPU engine's profiler; other backends report none.
     /// `sgemm` (GFLOP/s) bounds the compute-bound stages of the roofline; the copy bandwidth
-    /// is measured here, at the size of the pass's largest per-block buffer.
+    /// is measured here, at the size of the pass's largest per-block buffer. `referenceGemm`,
+    /// when given, is timed after each timed pass (`sgemmAlongsideGflopsPerSecond`).
     public static func measure(_ model: VisionMamba, name: String, resolution: Int, batch: Int, warmup: Int, iterations: Int,
                                backend: any ComputeBackend = CPUBackend.shared, sgemm: Double? = nil,
+                               referenceGemm: (() throws -> Double)? = nil,
                                shouldStop: () -> Bool = { false }) throws -> BenchmarkMeasurement? {
         let a = model.architecture
         let pass = try backend.makePass(for: model, batch: batch, height: resolution, width: resolution)
@@ -80,13 +86,15 @@ public enum ResolutionBenchmark {
             return Float(state >> 8) / Float(1 << 24) * 4 - 2
         }
         try input.withUnsafeBufferPointer { try pass.load(input: $0.baseAddress!) }
-        var seconds: [Double] = []
+        var seconds: [Double] = [], references: [Double] = []
         var breakdown: [String: Double] = [:]
         for i in 0 ..< warmup + iterations {
             if shouldStop() { return nil }
             let start = DispatchTime.now().uptimeNanoseconds
             try pass.runLoaded()
-            if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            guard i >= warmup else { continue }
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            if let referenceGemm { references.append(try referenceGemm()) }
         }
         var roofline: [StageRoofline]?
         if let profiling = pass as? StageProfiling {
@@ -103,7 +111,7 @@ public enum ResolutionBenchmark {
         }
         if seconds.isEmpty { return nil }
         seconds.sort()
-        let median = seconds.count % 2 == 1 ? seconds[seconds.count / 2] : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2
+        let median = Self.median(seconds)
         let b = Double(batch)
         let flops = a.flops(height: resolution, width: resolution).total
         var usage = rusage()
@@ -114,7 +122,13 @@ public enum ResolutionBenchmark {
             imagesPerSecond: b / median, imagesPerSecondMin: b / seconds.last!, imagesPerSecondMax: b / seconds.first!,
             msPerImage: median * 1000 / b, gflops: flops / 1e9, gflopsPerSecond: flops * b / median / 1e9,
             peakMemoryBytes: pass.activationBytes + weightBytes, processPeakRSSBytes: Int(usage.ru_maxrss) * 1024,
-            speedupOverVimPercent: nil, breakdown: breakdown, roofline: roofline)
+            speedupOverVimPercent: nil, breakdown: breakdown, roofline: roofline,
+            sgemmAlongsideGflopsPerSecond: references.isEmpty ? nil : Self.median(references.sorted()))
+    }
+
+    private static func median(_ sorted: [Double]) -> Double {
+        let n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 
     /// A STREAM-like copy over the engine's threads: GB/s of bytes read plus bytes written,
@@ -145,7 +159,7 @@ public enum ResolutionBenchmark {
     /// OpenBLAS sgemm through the engine's own row split, on the in_proj shape of FastVim-T
     /// at batch 8 with the weight laid out as the engine keeps it, (K, N): the rate the
     /// whole-model FLOP rate is compared with (multiply-add = 1 FLOP).
-    public static func sgemmRate(seconds: Double = 0.5) -> Double {
+    public static func sgemmRate(seconds: Double = 0.25) -> Double {
         let m = 8 * 196, n = 768, k = 192
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)

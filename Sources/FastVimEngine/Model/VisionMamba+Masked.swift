@@ -141,7 +141,7 @@ extension VisionMamba {
             let shape = ScanShape(steps: groups, channels: e, state: n, ldBC: xw, reverse: false)
             Parallel.forEach(b) { i in
                 let off = i * groups
-                selectiveScan(y + off * e, u: u + off * e, delta: delta + off * e, aT: dir.aT, b: dbc + off * xw + r,
+                selectiveScan(y + off * e, u: u + off * e, delta: delta + off * e, aBlocked: dir.aBlocked, b: dbc + off * xw + r,
                               c: dbc + off * xw + r + n, scratch: state + i * n * e, shape)
             }
         }

@@ -58,8 +58,8 @@ extension VisionMamba {
                 let shape = ScanShape(steps: groups, channels: ch.count, state: n, ldBC: xw, reverse: reverse, ld: e)
                 switch scan {
                 case .fast:
-                    selectiveScan(y + off * e + c0, u: u + off * e + c0, delta: delta + off * e + c0, aT: dir.aT + c0,
-                                  b: bm, c: cm, scratch: state + i * n * e + c0, shape)
+                    selectiveScan(y + off * e + c0, u: u + off * e + c0, delta: delta + off * e + c0, aBlocked: dir.aBlocked + c0 * n,
+                                  b: bm, c: cm, scratch: state + i * n * e + c0 * n, shape)
                 case .reference:
                     selectiveScanReference(y + off * e + c0, u: u + off * e + c0, delta: delta + off * e + c0,
                                            a: dir.a + c0 * n, b: bm, c: cm, shape)

@@ -58,31 +58,38 @@ public struct BenchmarkPlan: Sendable {
         var results: [BenchmarkMeasurement] = []
         var truncated = false
         let sgemm = try backend.referenceGemmRate()
-        outer: for name in models {
-            var model: VisionMamba?
-            for size in resolutions {
+        // Resolutions outer, models inner: the models compared at one size are measured
+        // seconds apart, not minutes, on a machine whose speed drifts.
+        var loaded: [String: VisionMamba] = [:]
+        outer: for size in resolutions {
+            for name in models {
                 if let maxSeconds, Date().timeIntervalSince(started) > maxSeconds {
                     truncated = true
                     break outer
                 }
                 if shouldStop() { throw PlanError.interrupted }
-                if model == nil {
-                    if let standard = StandardModel(name: name) {
-                        model = try VisionMamba(checkpoint: Checkpoint(random: standard))
-                    } else if let m = try resolve(name) {
-                        model = m
-                    } else {
-                        throw PlanError.unknownModel(name)
-                    }
+                let model: VisionMamba
+                if let m = loaded[name] {
+                    model = m
+                } else if let standard = StandardModel(name: name) {
+                    model = try VisionMamba(checkpoint: Checkpoint(random: standard))
+                } else if let m = try resolve(name) {
+                    model = m
+                } else {
+                    throw PlanError.unknownModel(name)
                 }
-                guard let m = try ResolutionBenchmark.measure(model!, name: name, resolution: size, batch: batch, warmup: warmup,
+                loaded[name] = model
+                guard let m = try ResolutionBenchmark.measure(model, name: name, resolution: size, batch: batch, warmup: warmup,
                                                               iterations: iterations, backend: backend, sgemm: sgemm,
+                                                              referenceGemm: { try backend.referenceGemmRate() },
                                                               shouldStop: shouldStop)
                 else { throw PlanError.interrupted }
                 results.append(m)
                 progress(m)
             }
         }
+        // Reported model by model, each by resolution, as before.
+        results.sort { (models.firstIndex(of: $0.model)!, $0.resolution) < (models.firstIndex(of: $1.model)!, $1.resolution) }
         // FastVim-x against Vim-x (post-SSM LayerNorm, as the paper measured) at each resolution.
         for i in results.indices where results[i].family == "fastvim" || results[i].family == "fastchannelvim" {
             // fastvim-t -> vim-t, fastchannelvim-s-p8 -> channelvim-s-p8: the baseline of the same size and patch.

@@ -43,14 +43,15 @@ extension BenchmarkPlan.Report {
         let stages = Self.stageOrder.map(\.rawValue)
         var lines = [(["model", "family", "resolution", "batch", "images_per_second", "images_per_second_min", "images_per_second_max",
                        "ms_per_image", "gflops", "gflops_per_second", "speedup_over_vim_percent", "peak_memory_bytes"]
-                    + stages.map { "ms_per_block_\($0)" }).joined(separator: ",")]
+                    + stages.map { "ms_per_block_\($0)" } + ["sgemm_alongside_gflops_per_second"]).joined(separator: ",")]
         for r in results {
-            let fields = [r.model, r.family, String(r.resolution), String(r.batch), number(r.imagesPerSecond, 4),
+            let fields: [String] = [r.model, r.family, String(r.resolution), String(r.batch), number(r.imagesPerSecond, 4),
                           number(r.imagesPerSecondMin, 4), number(r.imagesPerSecondMax, 4), number(r.msPerImage, 3),
                           number(r.gflops, 4), number(r.gflopsPerSecond, 3), r.speedupOverVimPercent.map { number($0, 1) } ?? "",
                           String(r.peakMemoryBytes)]
-                + stages.map { s in r.breakdown[s].map { number($0, 4) } ?? "" }
-            lines.append(fields.joined(separator: ","))
+            let perStage: [String] = stages.map { s in r.breakdown[s].map { number($0, 4) } ?? "" }
+            let reference: String = r.sgemmAlongsideGflopsPerSecond.map { number($0, 2) } ?? ""
+            lines.append((fields + perStage + [reference]).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -63,6 +64,13 @@ extension BenchmarkPlan.Report {
             out += "| \(r.model) | \(r.resolution) | \(r.batch) | \(number(r.imagesPerSecond)) (\(number(r.imagesPerSecondMin)), \(number(r.imagesPerSecondMax))) | "
             out += "\(number(r.msPerImage)) | \(number(r.gflops)) | \(number(r.gflopsPerSecond, 1)) | "
             out += "\(r.speedupOverVimPercent.map { (($0 >= 0) ? "+" : "") + number($0, 1) + "%" } ?? "") | \(r.peakMemoryBytes / (1 << 20)) MiB |\n"
+        }
+        let alongside = results.filter { $0.sgemmAlongsideGflopsPerSecond != nil }
+        if !alongside.isEmpty { out += "\n" }
+        for r in alongside {
+            let reference = r.sgemmAlongsideGflopsPerSecond!
+            out += "\(r.model) at \(r.resolution) px, batch \(r.batch): \(number(r.gflopsPerSecond, 1)) GFLOP/s, "
+            out += "\(number(r.gflopsPerSecond / reference)) of the sgemm timed after each of its passes (median \(number(reference, 1)) GFLOP/s)\n"
         }
         out += "\nPer block, ms (one profiled pass):\n\n| model | resolution | " + Self.stageOrder.map(\.rawValue).joined(separator: " | ") + " |\n"
         out += "|---|---|" + String(repeating: "---|", count: Self.stageOrder.count) + "\n"
