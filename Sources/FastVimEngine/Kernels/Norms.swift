@@ -22,18 +22,24 @@ func rmsNorm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, weig
     }
 }
 
-/// Σ x² over `n` values in eight lanes: a scalar loop runs one dependent add at a time
-/// (the compiler may not reorder float sums), eight times slower.
+/// Σ x² over `n` values in two sets of eight lanes: a scalar loop runs one dependent add at a
+/// time (the compiler may not reorder float sums), and one set waits on its own latency.
 @inline(__always)
 func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var lanes = SIMD8<Float>(repeating: 0)
+    var l0 = SIMD8<Float>(repeating: 0), l1 = l0
     var i = 0
+    while i + 16 <= n {
+        let v0 = load8(x + i), v1 = load8(x + i + 8)
+        l0 = l0.addingProduct(v0, v0)
+        l1 = l1.addingProduct(v1, v1)
+        i += 16
+    }
     while i + 8 <= n {
         let v = load8(x + i)
-        lanes += v * v
+        l0 = l0.addingProduct(v, v)
         i += 8
     }
-    var total = lanes.sum()
+    var total = (l0 + l1).sum()
     while i < n {
         total += x[i] * x[i]
         i += 1
@@ -94,3 +100,4 @@ func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>
         i += 1
     }
 }
+
