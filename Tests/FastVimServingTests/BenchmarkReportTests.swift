@@ -21,6 +21,10 @@ import Testing
         #expect(r.results.count == 4 && !r.truncated && r.sgemmGflopsPerSecond > 0)
         for m in r.results where m.family == "fastvim" { #expect(m.speedupOverVimPercent != nil) }
         for m in r.results where m.model == "vim-t" { #expect(m.speedupOverVimPercent == nil) }
+        // Measured resolution by resolution, reported model by model.
+        #expect(r.results.map { "\($0.model)@\($0.resolution)" } == ["vim-t@32", "vim-t@64", "fastvim-t@32", "fastvim-t@64"])
+        // Each measurement carries the sgemm reference timed after its passes.
+        #expect(r.results.allSatisfy { ($0.sgemmAlongsideGflopsPerSecond ?? 0) > 0 })
     }
 
     @Test func everyFormatRenders() throws {
@@ -31,6 +35,8 @@ import Testing
         #expect(csv.count == 5 && csv[0].hasPrefix("model,family,resolution,batch,images_per_second"))
         #expect(Set(csv.map { $0.split(separator: ",", omittingEmptySubsequences: false).count }).count == 1)
         #expect(r.render(.markdown).contains("| fastvim-t | 64 | 1 |"))
+        #expect(r.render(.markdown).contains("fastvim-t at 64 px, batch 1: "))
+        #expect(csv[0].hasSuffix(",sgemm_alongside_gflops_per_second"))
         let svg = Data(r.render(.svg).utf8)
         let parser = XMLParser(data: svg)
         #expect(parser.parse(), "the SVG is not well-formed XML")
