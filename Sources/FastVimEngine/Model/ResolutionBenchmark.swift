@@ -102,7 +102,8 @@ public enum ResolutionBenchmark {
             for (stage, ms) in perPass {
                 breakdown[stage.rawValue] = stage == .patchEmbed || stage == .head ? ms : ms / Double(a.depth)
             }
-            if let sgemm, backend is CPUBackend {
+            // The compute bound is the sgemm timed alongside these passes when there is one.
+            if let sgemm = references.isEmpty ? sgemm : Self.median(references.sorted()), backend is CPUBackend {
                 let xz = ActivationShape(a, batch: batch, height: resolution, width: resolution)
                 let copy = copyBandwidth(bytes: Activation.xz.elements(xz) * 4)
                 roofline = StageRoofline.table(a, batch: batch, height: resolution, width: resolution, milliseconds: perPass,

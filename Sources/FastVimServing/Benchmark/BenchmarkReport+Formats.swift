@@ -79,7 +79,7 @@ extension BenchmarkPlan.Report {
         }
         for r in results {
             guard let roofline = r.roofline else { continue }
-            out += "\nRoofline, \(r.model) at \(r.resolution) px, batch \(r.batch) (per pass; bound: sgemm rate for FLOPs, copy bandwidth for bytes):\n\n"
+            out += "\nRoofline, \(r.model) at \(r.resolution) px, batch \(r.batch) (per pass; bound: the sgemm rate timed alongside for FLOPs, copy bandwidth for bytes):\n\n"
             out += "| stage | ms | GFLOP | MB | GFLOP/s | GB/s | bound | bound ms | of bound |\n|---|---|---|---|---|---|---|---|---|\n"
             for s in roofline {
                 out += "| \(s.stage) | \(number(s.milliseconds)) | \(number(s.gflop, 3)) | \(number(s.megabytes, 1)) | \(s.gflop > 0 ? number(s.gflopsPerSecond, 1) : "-") | "
