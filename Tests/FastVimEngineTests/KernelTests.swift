@@ -37,6 +37,40 @@ import TestSupport
         expectClose(yFast, yRef, atol: 1e-5 * max(1, maxAbs(yRef)), "scan \(c)")
     }
 
+    /// The mixer scans a batch smaller than the thread count in channel slices, each starting
+    /// at a multiple of eight with its A and state at c0 · N of the blocked layout: slices
+    /// (the last with the vector tail) must give what one call over every channel gives.
+    @Test(arguments: [37, 40, 13])
+    func scanOverChannelSlicesMatchesOneCall(_ e: Int) {
+        let (steps, n, r) = (9, 16, 3)
+        let w = r + 2 * n
+        var rng = Rand(state: 7)
+        let u = (0 ..< steps * e).map { _ in rng.next() }
+        let delta = (0 ..< steps * e).map { _ in rng.next(0.001, 2) }
+        let a = (0 ..< e * n).map { _ in -rng.next(0.01, 16) }
+        var aBlocked = [Float](repeating: 0, count: e * n)
+        scanLayout(a, channels: e, states: n, into: &aBlocked)
+        let dbc = (0 ..< steps * w).map { _ in rng.next() }
+        var whole = [Float](repeating: 0, count: steps * e), sliced = whole
+        var scratch = [Float](repeating: 0, count: n * e)
+        dbc.withUnsafeBufferPointer { p in
+            let b = p.baseAddress! + r, c = b + n
+            selectiveScan(&whole, u: u, delta: delta, aBlocked: aBlocked, b: b, c: c, scratch: &scratch,
+                          ScanShape(steps: steps, channels: e, state: n, ldBC: w, reverse: true))
+            u.withUnsafeBufferPointer { u in delta.withUnsafeBufferPointer { d in aBlocked.withUnsafeBufferPointer { ab in
+                sliced.withUnsafeMutableBufferPointer { y in scratch.withUnsafeMutableBufferPointer { st in
+                    for c0 in stride(from: 0, to: e, by: 16) {
+                        let count = min(16, e - c0)
+                        selectiveScan(y.baseAddress! + c0, u: u.baseAddress! + c0, delta: d.baseAddress! + c0,
+                                      aBlocked: ab.baseAddress! + c0 * n, b: b, c: c, scratch: st.baseAddress! + c0 * n,
+                                      ScanShape(steps: steps, channels: count, state: n, ldBC: w, reverse: true, ld: e))
+                    }
+                } }
+            } } }
+        }
+        #expect(sliced == whole)
+    }
+
     /// Whole models with d_state 64, 128 and 256 (FastVim and Vim): the engine's scan against
     /// the reference recurrence through every block.
     @Test(arguments: ["fastvim-t", "vim-t"], [64, 128, 256])
