@@ -32,6 +32,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed passes per measurement (the report gives their median, min and max).")
     var iterations = 3
 
+    @Option(help: "Times the whole plan runs: each row reports its median round, FastVim's speedup the median of the rounds' ratios.")
+    var rounds = 1
+
     @Option(help: "Output: json, csv, markdown or svg.")
     var format: BenchmarkPlan.Report.Format = .json
 
@@ -56,6 +59,7 @@ struct Bench: ParsableCommand {
             plan.device = backend.name
             plan.warmup = warmup
             plan.iterations = iterations
+            plan.rounds = rounds
             plan.maxSeconds = maxSeconds
             let report = try plan.run(on: backend, resolve: { path in
                 FileManager.default.fileExists(atPath: path) ? try VisionMamba(path: path) : nil

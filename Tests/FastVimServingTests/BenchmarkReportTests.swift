@@ -43,6 +43,30 @@ import Testing
         #expect(r.render(.svg).components(separatedBy: "<polyline").count == 3)
     }
 
+    /// Rounds: one row per model and size (its median round), the speedup from the rounds'
+    /// own ratios.
+    @Test func roundsReportTheMedianRound() throws {
+        var plan = BenchmarkPlan()
+        plan.models = ["vim-t", "fastvim-t"]
+        plan.resolutions = [32]
+        plan.warmup = 0
+        plan.iterations = 1
+        plan.rounds = 3
+        var measured: [BenchmarkMeasurement] = []
+        let r = try plan.run(progress: { measured.append($0) })
+        #expect(r.rounds == 3 && measured.count == 6 && r.results.map(\.model) == ["vim-t", "fastvim-t"])
+        for row in r.results {
+            let rates = measured.filter { $0.model == row.model }.map(\.imagesPerSecond).sorted()
+            #expect(row.imagesPerSecond == rates[1])
+        }
+        let ratios = (0 ..< 3).map { measured[2 * $0 + 1].imagesPerSecond / measured[2 * $0].imagesPerSecond }.sorted()
+        let speedup = try #require(r.results[1].speedupOverVimPercent)
+        #expect(abs(speedup - (ratios[1] - 1) * 100) < 1e-9)
+        #expect(r.render(.markdown).contains("3 rounds"))
+        plan.rounds = 21
+        #expect(throws: BenchmarkPlan.PlanError.self) { try plan.validate() }
+    }
+
     @Test func badPlansAreRefused() {
         var plan = BenchmarkPlan()
         plan.resolutions = [32]

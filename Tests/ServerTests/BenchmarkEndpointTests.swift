@@ -23,6 +23,9 @@ extension ServerTests {
                 let served = try curl([s.base + "/v1/benchmark?models=small&resolutions=64&iterations=1&format=csv"])
                 #expect(served.status == 200 && served.headers["content-type"]?.hasPrefix("text/csv") == true)
                 #expect(try curl([s.base + "/v1/benchmark?format=pdf"]).status == 400)
+                for rounds in ["0", "21", "two"] { #expect(try curl([s.base + "/v1/benchmark?rounds=\(rounds)"]).status == 400) }
+                let twice = try curl([s.base + "/v1/benchmark?resolutions=32&iterations=1&warmup=0&rounds=2"]).json()
+                #expect(twice["rounds"] as? Int == 2 && (twice["results"] as? [[String: Any]])?.count == 2)
                 let gpu = try curl([s.base + "/v1/benchmark?device=cuda&resolutions=32"])
                 #expect(gpu.status == 400 && gpu.text.contains("device cuda is not the one"), "\(gpu.status) \(gpu.text.prefix(200))")
                 #expect(try curl([s.base + "/v1/benchmark?models=../../etc/passwd&resolutions=64"]).status == 400)

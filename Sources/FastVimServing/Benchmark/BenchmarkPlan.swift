@@ -9,6 +9,10 @@ public struct BenchmarkPlan: Sendable {
     public var batch = 1
     public var warmup = 1
     public var iterations = 3
+    /// Times the whole plan is measured. Each (model, resolution) reports its median round,
+    /// and FastVim's speedup is the median of the rounds' own ratios: within a round the two
+    /// models run seconds apart, so a machine's drift moves both sides of each ratio.
+    public var rounds = 1
     public var device = "cpu"
     /// Stop starting new measurements after this long (the report says it was truncated).
     public var maxSeconds: Double?
@@ -19,6 +23,7 @@ public struct BenchmarkPlan: Sendable {
         public var device: String
         public var threads: Int
         public var sgemmGflopsPerSecond: Double
+        public var rounds: Int
         public var truncated: Bool
         public var results: [BenchmarkMeasurement]
     }
@@ -42,8 +47,8 @@ public struct BenchmarkPlan: Sendable {
     public func validate() throws(PlanError) {
         guard !models.isEmpty, !resolutions.isEmpty else { throw .invalid("no models or resolutions") }
         guard resolutions.allSatisfy({ (16 ... 4096).contains($0) }) else { throw .invalid("resolutions must be 16 to 4096 px") }
-        guard (1 ... 256).contains(batch), (0 ... 100).contains(warmup), (1 ... 1000).contains(iterations) else {
-            throw .invalid("batch 1-256, warmup 0-100, iterations 1-1000")
+        guard (1 ... 256).contains(batch), (0 ... 100).contains(warmup), (1 ... 1000).contains(iterations), (1 ... 20).contains(rounds) else {
+            throw .invalid("batch 1-256, warmup 0-100, iterations 1-1000, rounds 1-20")
         }
     }
 
@@ -55,49 +60,67 @@ public struct BenchmarkPlan: Sendable {
         // "cuda" names the first GPU, as --device does.
         guard device == backend.name || (device == "cuda" && backend.name == "cuda:0") else { throw PlanError.device(device) }
         let started = Date()
-        var results: [BenchmarkMeasurement] = []
         var truncated = false
         let sgemm = try backend.referenceGemmRate()
         // Resolutions outer, models inner: the models compared at one size are measured
         // seconds apart, not minutes, on a machine whose speed drifts.
         var loaded: [String: VisionMamba] = [:]
-        outer: for size in resolutions {
-            for name in models {
-                if let maxSeconds, Date().timeIntervalSince(started) > maxSeconds {
-                    truncated = true
-                    break outer
+        var rounds: [[BenchmarkMeasurement]] = []
+        outer: for _ in 0 ..< self.rounds {
+            rounds.append([])
+            for size in resolutions {
+                for name in models {
+                    if let maxSeconds, Date().timeIntervalSince(started) > maxSeconds {
+                        truncated = true
+                        break outer
+                    }
+                    if shouldStop() { throw PlanError.interrupted }
+                    let model: VisionMamba
+                    if let m = loaded[name] {
+                        model = m
+                    } else if let standard = StandardModel(name: name) {
+                        model = try VisionMamba(checkpoint: Checkpoint(random: standard))
+                    } else if let m = try resolve(name) {
+                        model = m
+                    } else {
+                        throw PlanError.unknownModel(name)
+                    }
+                    loaded[name] = model
+                    guard let m = try ResolutionBenchmark.measure(model, name: name, resolution: size, batch: batch, warmup: warmup,
+                                                                  iterations: iterations, backend: backend, sgemm: sgemm,
+                                                                  referenceGemm: { try backend.referenceGemmRate() },
+                                                                  shouldStop: shouldStop)
+                    else { throw PlanError.interrupted }
+                    rounds[rounds.count - 1].append(m)
+                    progress(m)
                 }
-                if shouldStop() { throw PlanError.interrupted }
-                let model: VisionMamba
-                if let m = loaded[name] {
-                    model = m
-                } else if let standard = StandardModel(name: name) {
-                    model = try VisionMamba(checkpoint: Checkpoint(random: standard))
-                } else if let m = try resolve(name) {
-                    model = m
-                } else {
-                    throw PlanError.unknownModel(name)
-                }
-                loaded[name] = model
-                guard let m = try ResolutionBenchmark.measure(model, name: name, resolution: size, batch: batch, warmup: warmup,
-                                                              iterations: iterations, backend: backend, sgemm: sgemm,
-                                                              referenceGemm: { try backend.referenceGemmRate() },
-                                                              shouldStop: shouldStop)
-                else { throw PlanError.interrupted }
-                results.append(m)
-                progress(m)
             }
         }
-        // Reported model by model, each by resolution, as before.
+        // Each (model, resolution): its median round (the lower middle one of an even count,
+        // so that every figure of a row comes from one measurement); reported model by model.
+        func sameRow(_ a: BenchmarkMeasurement, _ b: BenchmarkMeasurement) -> Bool { a.model == b.model && a.resolution == b.resolution }
+        var results: [BenchmarkMeasurement] = []
+        for m in rounds.joined() where !results.contains(where: { sameRow($0, m) }) {
+            let all = rounds.joined().filter { sameRow($0, m) }.sorted { $0.imagesPerSecond < $1.imagesPerSecond }
+            results.append(all[(all.count - 1) / 2])
+        }
         results.sort { (models.firstIndex(of: $0.model)!, $0.resolution) < (models.firstIndex(of: $1.model)!, $1.resolution) }
-        // FastVim-x against Vim-x (post-SSM LayerNorm, as the paper measured) at each resolution.
+        // FastVim-x against Vim-x (post-SSM LayerNorm, as the paper measured) at each resolution,
+        // round by round.
         for i in results.indices where results[i].family == "fastvim" || results[i].family == "fastchannelvim" {
             // fastvim-t -> vim-t, fastchannelvim-s-p8 -> channelvim-s-p8: the baseline of the same size and patch.
-            let baseline = String(results[i].model.dropFirst(4))
-            if let vim = results.first(where: { $0.model == baseline && $0.resolution == results[i].resolution }) {
-                results[i].speedupOverVimPercent = (results[i].imagesPerSecond / vim.imagesPerSecond - 1) * 100
-            }
+            let baseline = String(results[i].model.dropFirst(4)), row = results[i]
+            let ratios = rounds.compactMap { round -> Double? in
+                guard let fast = round.first(where: { sameRow($0, row) }),
+                      let vim = round.first(where: { $0.model == baseline && $0.resolution == row.resolution }) else { return nil }
+                return fast.imagesPerSecond / vim.imagesPerSecond
+            }.sorted()
+            guard !ratios.isEmpty else { continue }
+            let n = ratios.count
+            let median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2
+            results[i].speedupOverVimPercent = (median - 1) * 100
         }
-        return Report(device: backend.name, threads: Parallel.width, sgemmGflopsPerSecond: sgemm, truncated: truncated, results: results)
+        return Report(device: backend.name, threads: Parallel.width, sgemmGflopsPerSecond: sgemm, rounds: rounds.count,
+                      truncated: truncated, results: results)
     }
 }

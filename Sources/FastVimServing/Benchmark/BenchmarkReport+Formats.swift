@@ -57,7 +57,9 @@ extension BenchmarkPlan.Report {
     }
 
     func markdown() -> String {
-        var out = "device \(device), \(threads) threads, sgemm \(number(sgemmGflopsPerSecond, 1)) GFLOP/s (multiply-add = 1 FLOP)\(truncated ? ", truncated by its time limit (--max-seconds, --benchmark-max-seconds)" : "")\n\n"
+        var out = "device \(device), \(threads) threads, sgemm \(number(sgemmGflopsPerSecond, 1)) GFLOP/s (multiply-add = 1 FLOP)"
+        if rounds > 1 { out += ", \(rounds) rounds (each row its median round; vs Vim the median of the rounds' ratios)" }
+        out += "\(truncated ? ", truncated by its time limit (--max-seconds, --benchmark-max-seconds)" : "")\n\n"
         out += "| model | resolution | batch | images/s (min, max) | ms/image | GFLOPs | GFLOP/s | vs Vim | peak memory |\n"
         out += "|---|---|---|---|---|---|---|---|---|\n"
         for r in results {

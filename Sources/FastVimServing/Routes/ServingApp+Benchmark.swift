@@ -37,6 +37,7 @@ extension ServingApp {
             if let b = try int("batch") { plan.batch = b }
             if let w = try int("warmup") { plan.warmup = w }
             if let i = try int("iterations") { plan.iterations = i }
+            if let n = try int("rounds") { plan.rounds = n }
             if let d = request.queryValue("device") { plan.device = d }
             let name = request.queryValue("format") ?? "json"
             guard let f = BenchmarkPlan.Report.Format(rawValue: name) else {
