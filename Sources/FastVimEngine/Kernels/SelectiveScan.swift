@@ -74,6 +74,12 @@ func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, de
     let e = s.channels, n = s.state, ld = s.ld
     scratch.update(repeating: 0, count: n * e)
     let vectorEnd = e - e % 8, tail = e - vectorEnd
+    // A group's N decays exp(δ·A) are computed first, into L1, then the state updates read
+    // them: with the exp inside the update loop the compiler shuffled its constants through
+    // registers on every iteration, and the scan took about 15% more cycles (perf, Vim-T).
+    let decayBuffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * 8)
+    defer { decayBuffer.deallocate() }
+    let decay = decayBuffer.baseAddress!
     for step in 0 ..< s.steps {
         let g = s.reverse ? s.steps - 1 - step : step
         let bg = b + g * s.ldBC, cg = c + g * s.ldBC
@@ -84,8 +90,9 @@ func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, de
             let du = d * load8(ug + ch)
             var acc = SIMD8<Float>(repeating: 0)
             let ap = aBlocked + ch * n, sp = scratch + ch * n
+            for i in 0 ..< n { store8(exp8(d * load8(ap + i * 8)), decay + i * 8) }
             for i in 0 ..< n {
-                let st = (du * bg[i]).addingProduct(exp8(d * load8(ap + i * 8)), load8(sp + i * 8))
+                let st = (du * bg[i]).addingProduct(load8(decay + i * 8), load8(sp + i * 8))
                 store8(st, sp + i * 8)
                 acc = acc.addingProduct(st, SIMD8(repeating: cg[i]))
             }
