@@ -92,23 +92,23 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
         let metrics = metrics
         let routes = self
         server.refusalObserver = { refusal, path in
-            metrics.request(route: routes.routeLabel(path), code: refusal.status, seconds: 0)
-            metrics.rejected(reason: refusal.reason, model: routes.modelLabel(path))
+            let labels = routes.metricLabels(path)
+            metrics.request(route: labels.route, code: refusal.status, seconds: 0)
+            metrics.rejected(reason: refusal.reason, model: labels.model)
         }
     }
 
-    /// The metrics route label of a path: its route's pattern, or "unknown".
-    func routeLabel(_ path: String) -> String {
+    /// A path's metric labels, from one parse: its route's pattern (or "unknown") and the
+    /// model it names (or the default model).
+    func metricLabels(_ path: String) -> (route: String, model: String) {
         let parts = (try? RequestTarget(parsing: path))?.segments ?? path.split(separator: "/").map(String.init)
-        return Self.route(for: parts)?.0.pattern ?? "unknown"
-    }
-
-    func modelLabel(_ path: String) -> String {
-        let parts = (try? RequestTarget(parsing: path))?.segments ?? path.split(separator: "/").map(String.init)
-        if let (_, p) = Self.route(for: parts), let name = p["model"] ?? p["name"], let m = oipModel(named: name) ?? model(named: name).map({ OIPModel(served: $0, takesImages: false) }) {
-            return m.served.name
+        let matched = Self.route(for: parts)
+        var model = defaultModel?.name ?? ""
+        if let p = matched?.1, let name = p["model"] ?? p["name"],
+           let m = oipModel(named: name) ?? self.model(named: name).map({ OIPModel(served: $0, takesImages: false) }) {
+            model = m.served.name
         }
-        return defaultModel?.name ?? ""
+        return (matched?.0.pattern ?? "unknown", model)
     }
 
     // MARK: - Routing
@@ -143,7 +143,7 @@ public final class ServingApp: HTTPHandler, @unchecked Sendable {
     }
 
     private func refuseAccess(_ r: Reply, _ error: ServingError, path: String) {
-        metrics.rejected(reason: error.reason, model: modelLabel(path))
+        metrics.rejected(reason: error.reason, model: metricLabels(path).model)
         r.fail(error)
     }
 
