@@ -13,19 +13,27 @@ import TestSupport
         }
     }
 
-    /// Mamba's state sizes 16 to 256 with channel counts that leave vector tails.
-    @Test(arguments: [(14, 384, false, 16), (14, 384, true, 16), (197, 37, false, 16), (5, 13, true, 16), (1, 8, false, 16),
-                      (14, 37, false, 64), (9, 21, true, 128), (5, 13, false, 256), (3, 8, true, 256)])
-    func fastScanMatchesReference(_ c: (Int, Int, Bool, Int)) {
-        let (steps, e, reverse, n) = c
-        let r = 4, w = r + 2 * n
-        var rng = Rand(state: 42)
+    /// Random scan operands: u, δ > 0, A < 0 as (E, N) and in the scan's layout, and the
+    /// x_proj rows [dt | B | C] of `width` values per step.
+    static func scanInputs(steps: Int, channels e: Int, states n: Int, width w: Int, seed: UInt64)
+        -> (u: [Float], delta: [Float], a: [Float], aBlocked: [Float], dbc: [Float]) {
+        var rng = Rand(state: seed)
         let u = (0 ..< steps * e).map { _ in rng.next() }
         let delta = (0 ..< steps * e).map { _ in rng.next(0.001, 2) }
         let a = (0 ..< e * n).map { _ in -rng.next(0.01, 16) }
         var aBlocked = [Float](repeating: 0, count: e * n)
         scanLayout(a, channels: e, states: n, into: &aBlocked)
         let dbc = (0 ..< steps * w).map { _ in rng.next() }
+        return (u, delta, a, aBlocked, dbc)
+    }
+
+    /// Mamba's state sizes 16 to 256 with channel counts that leave vector tails.
+    @Test(arguments: [(14, 384, false, 16), (14, 384, true, 16), (197, 37, false, 16), (5, 13, true, 16), (1, 8, false, 16),
+                      (14, 37, false, 64), (9, 21, true, 128), (5, 13, false, 256), (3, 8, true, 256)])
+    func fastScanMatchesReference(_ c: (Int, Int, Bool, Int)) {
+        let (steps, e, reverse, n) = c
+        let r = 4, w = r + 2 * n
+        let (u, delta, a, aBlocked, dbc) = Self.scanInputs(steps: steps, channels: e, states: n, width: w, seed: 42)
         var yRef = [Float](repeating: 0, count: steps * e), yFast = yRef
         var scratch = [Float](repeating: 0, count: n * e)
         let shape = ScanShape(steps: steps, channels: e, state: n, ldBC: w, reverse: reverse)
@@ -44,13 +52,7 @@ import TestSupport
     func scanOverChannelSlicesMatchesOneCall(_ e: Int) {
         let (steps, n, r) = (9, 16, 3)
         let w = r + 2 * n
-        var rng = Rand(state: 7)
-        let u = (0 ..< steps * e).map { _ in rng.next() }
-        let delta = (0 ..< steps * e).map { _ in rng.next(0.001, 2) }
-        let a = (0 ..< e * n).map { _ in -rng.next(0.01, 16) }
-        var aBlocked = [Float](repeating: 0, count: e * n)
-        scanLayout(a, channels: e, states: n, into: &aBlocked)
-        let dbc = (0 ..< steps * w).map { _ in rng.next() }
+        let (u, delta, _, aBlocked, dbc) = Self.scanInputs(steps: steps, channels: e, states: n, width: w, seed: 7)
         var whole = [Float](repeating: 0, count: steps * e), sliced = whole
         var scratch = [Float](repeating: 0, count: n * e)
         dbc.withUnsafeBufferPointer { p in

@@ -100,4 +100,3 @@ func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>
         i += 1
     }
 }
-

@@ -70,23 +70,17 @@ final class ModelWeights: @unchecked Sendable {
             headBias = nil
         }
         var derived: [UnsafeMutableBufferPointer<Float>] = []
-        func transposed(_ src: UnsafePointer<Float>, rows: Int, cols: Int, map: (Float) -> Float = { $0 }) -> UnsafePointer<Float> {
-            let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * cols)
-            for i in 0 ..< rows { for j in 0 ..< cols { out[j * rows + i] = map(src[i * cols + j]) } }
-            derived.append(out)
-            return UnsafePointer(out.baseAddress!)
-        }
         func derive(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
             let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
             fill(out.baseAddress!)
             derived.append(out)
             return UnsafePointer(out.baseAddress!)
         }
+        func transposed(_ src: UnsafePointer<Float>, rows: Int, cols: Int) -> UnsafePointer<Float> {
+            derive(count: rows * cols) { out in for i in 0 ..< rows { for j in 0 ..< cols { out[j * rows + i] = src[i * cols + j] } } }
+        }
         func negExp(_ src: UnsafePointer<Float>, count: Int) -> UnsafePointer<Float> {
-            let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-            for i in 0 ..< count { out[i] = -expf(src[i]) }
-            derived.append(out)
-            return UnsafePointer(out.baseAddress!)
+            derive(count: count) { out in for i in 0 ..< count { out[i] = -expf(src[i]) } }
         }
         func direction(_ i: Int, _ suffix: String, aLog: String, skip: String) throws(CheckpointError) -> DirectionWeights {
             let key = { (name: String) in Architecture.key(i, name) }

@@ -96,6 +96,7 @@ public enum ResolutionBenchmark {
             seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             if let referenceGemm { references.append(try referenceGemm()) }
         }
+        let reference = references.isEmpty ? nil : Self.median(references)
         var roofline: [StageRoofline]?
         if let profiling = pass as? StageProfiling {
             let perPass = try profiling.profileStages()
@@ -103,7 +104,7 @@ public enum ResolutionBenchmark {
                 breakdown[stage.rawValue] = stage == .patchEmbed || stage == .head ? ms : ms / Double(a.depth)
             }
             // The compute bound is the sgemm timed alongside these passes when there is one.
-            if let sgemm = references.isEmpty ? sgemm : Self.median(references.sorted()), backend is CPUBackend {
+            if let sgemm = reference ?? sgemm, backend is CPUBackend {
                 let xz = ActivationShape(a, batch: batch, height: resolution, width: resolution)
                 let copy = copyBandwidth(bytes: Activation.xz.elements(xz) * 4)
                 roofline = StageRoofline.table(a, batch: batch, height: resolution, width: resolution, milliseconds: perPass,
@@ -124,11 +125,12 @@ public enum ResolutionBenchmark {
             msPerImage: median * 1000 / b, gflops: flops / 1e9, gflopsPerSecond: flops * b / median / 1e9,
             peakMemoryBytes: pass.activationBytes + weightBytes, processPeakRSSBytes: Int(usage.ru_maxrss) * 1024,
             speedupOverVimPercent: nil, breakdown: breakdown, roofline: roofline,
-            sgemmAlongsideGflopsPerSecond: references.isEmpty ? nil : Self.median(references.sorted()))
+            sgemmAlongsideGflopsPerSecond: reference)
     }
 
-    private static func median(_ sorted: [Double]) -> Double {
-        let n = sorted.count
+    /// The median of `values` (the mean of the middle two for an even count); not empty.
+    public static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted(), n = sorted.count
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 

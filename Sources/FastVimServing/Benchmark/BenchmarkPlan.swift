@@ -114,11 +114,9 @@ public struct BenchmarkPlan: Sendable {
                 guard let fast = round.first(where: { sameRow($0, row) }),
                       let vim = round.first(where: { $0.model == baseline && $0.resolution == row.resolution }) else { return nil }
                 return fast.imagesPerSecond / vim.imagesPerSecond
-            }.sorted()
+            }
             guard !ratios.isEmpty else { continue }
-            let n = ratios.count
-            let median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2
-            results[i].speedupOverVimPercent = (median - 1) * 100
+            results[i].speedupOverVimPercent = (ResolutionBenchmark.median(ratios) - 1) * 100
         }
         return Report(device: backend.name, threads: Parallel.width, sgemmGflopsPerSecond: sgemm, rounds: rounds.count,
                       truncated: truncated, results: results)

@@ -67,10 +67,9 @@ extension BenchmarkPlan.Report {
             out += "\(number(r.msPerImage)) | \(number(r.gflops)) | \(number(r.gflopsPerSecond, 1)) | "
             out += "\(r.speedupOverVimPercent.map { (($0 >= 0) ? "+" : "") + number($0, 1) + "%" } ?? "") | \(r.peakMemoryBytes / (1 << 20)) MiB |\n"
         }
-        let alongside = results.filter { $0.sgemmAlongsideGflopsPerSecond != nil }
+        let alongside = results.compactMap { r in r.sgemmAlongsideGflopsPerSecond.map { (r, $0) } }
         if !alongside.isEmpty { out += "\n" }
-        for r in alongside {
-            let reference = r.sgemmAlongsideGflopsPerSecond!
+        for (r, reference) in alongside {
             out += "\(r.model) at \(r.resolution) px, batch \(r.batch): \(number(r.gflopsPerSecond, 1)) GFLOP/s, "
             out += "\(number(r.gflopsPerSecond / reference)) of the sgemm timed after each of its passes (median \(number(reference, 1)) GFLOP/s)\n"
         }
