@@ -18,19 +18,27 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .customLong("kernel-cache"), help: "Directory caching the compiled kernels per GPU architecture (default: FASTVIM_CUDA_CACHE or ~/.cache/fastvim/cuda).")
     var kernelCache: String?
 
+    @Option(name: .customLong("tile-tokens"), help: "CPU: tokens per tile when the mixer cuts a long sequence into tiles (0: never tile; default \(TokenTiling.defaultTarget)).")
+    var tileTokens: Int?
+
     init() {}
 
     var isCUDA: Bool { device == "cuda" || device.hasPrefix("cuda:") }
 
     func validate() throws {
         guard device == "cpu" || isCUDA else { throw ValidationError("--device is cpu, cuda or cuda:N, not \(device)") }
+        if let tileTokens, tileTokens < 0 { throw ValidationError("--tile-tokens is 0 (untiled) or a positive number of tokens, not \(tileTokens)") }
+        if isCUDA && tileTokens != nil { throw ValidationError("--tile-tokens applies to the CPU only") }
         if !isCUDA && precision != .fp32 { throw ValidationError("--precision \(precision.rawValue) needs --device cuda: the CPU computes in fp32") }
     }
 
     /// The backend the options name; a GPU is opened (and its kernels compiled) here.
     func backend() throws -> any ComputeBackend {
         try validate()
-        guard isCUDA else { return CPUBackend.shared }
+        guard isCUDA else {
+            guard let tileTokens else { return CPUBackend.shared }
+            return CPUBackend(tiling: tileTokens == 0 ? nil : TokenTiling(target: tileTokens))
+        }
         return try CUDABackend.open(device: device, libraryDirectory: cudaLibraryPath, precision: precision,
                                     cacheDirectory: kernelCache)
     }

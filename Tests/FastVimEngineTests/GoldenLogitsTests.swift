@@ -1,4 +1,4 @@
-import FastVimEngine
+@testable import FastVimEngine
 import Foundation
 import Testing
 import TestSupport
@@ -21,6 +21,33 @@ import TestSupport
             let logits = try model.logits(input: try inputs.floats(f.input), batch: shape[0], height: shape[2],
                                           width: shape[3], scan: kernel)
             expectClose(logits, expected, atol: atol, "\(name) logits (\(kernel) scan)")
+        }
+    }
+
+    /// Long sequences run the mixer in tiles with the conv's reach recomputed at each end:
+    /// tiles far shorter than the fixtures' sequences (one pooled run, a few tokens) must
+    /// still give the reference's logits, for every family, in a batch and alone.
+    @Test(arguments: fixtures.map(\.name))
+    func tiledMatchesReference(_ name: String) throws {
+        let f = try #require(Self.fixtures.first { $0.name == name })
+        let model = try VisionMamba(path: Fixtures.path(f.checkpoint))
+        let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
+        let shape = try #require(inputs.shape(f.input))
+        let input = try inputs.floats(f.input)
+        let expected = f.logits.flatMap { $0 }
+        let classes = model.architecture.numClasses, per = shape[1] * shape[2] * shape[3]
+        for target in [1, 5, 7] {
+            for images in [0 ..< shape[0], 0 ..< 1] {
+                let ws = try model.makeWorkspace(batch: images.count, height: shape[2], width: shape[3],
+                                                 tiling: TokenTiling(target: target))
+                #expect(ws.tiling?.applies(sequence: ws.sequence) == true)
+                var logits = [Float](repeating: 0, count: images.count * classes)
+                Array(input[images.lowerBound * per ..< images.upperBound * per]).withUnsafeBufferPointer { p in
+                    logits.withUnsafeMutableBufferPointer { model.forward(ws, input: p.baseAddress!, logits: $0.baseAddress!) }
+                }
+                let want = Array(expected[images.lowerBound * classes ..< images.upperBound * classes])
+                expectClose(logits, want, atol: 1e-4 * max(1, maxAbs(want)), "\(name), tiles of about \(target), \(images.count) images")
+            }
         }
     }
 

@@ -84,12 +84,17 @@ extension ForwardPass {
 public final class CPUBackend: ComputeBackend {
     public static let shared = CPUBackend()
     public let name = "cpu"
-    public var summary: String { "cpu (\(Parallel.width) threads, OpenBLAS)" }
+    /// How the mixer cuts long sequences into tiles (nil: never).
+    public let tiling: TokenTiling?
+    public var summary: String {
+        let tiles = tiling.map { "tiles of about \($0.target) tokens" } ?? "untiled"
+        return "cpu (\(Parallel.width) threads, OpenBLAS, \(tiles))"
+    }
 
-    public init() {}
+    public init(tiling: TokenTiling? = TokenTiling()) { self.tiling = tiling }
 
     public func makePass(for model: VisionMamba, batch: Int, height: Int, width: Int) throws -> any ForwardPass {
-        CPUForwardPass(model: model, workspace: try model.makeWorkspace(batch: batch, height: height, width: width))
+        CPUForwardPass(model: model, workspace: try model.makeWorkspace(batch: batch, height: height, width: width, tiling: tiling))
     }
 
     public func referenceGemmRate() throws -> Double { ResolutionBenchmark.sgemmRate() }

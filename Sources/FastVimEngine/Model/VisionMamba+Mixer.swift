@@ -13,7 +13,6 @@ extension VisionMamba {
         precondition(groups * width == s)
 
         let profile = ws.profile
-        profile.measure(.inProj) { inProjection(w, ws, input: input) }
         let pools = width > 1 || (a.pools && a.scalingFactor != 1)
         let directions2 = [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)]
         // A tile's tokens are whole groups: groups of `span` tokens.
@@ -28,10 +27,25 @@ extension VisionMamba {
             }
         }
         // Pooling rides on the conv pass while its output is in cache; a profiled pass
-        // runs it separately so its time can be reported on its own.
+        // runs it separately so its time can be reported on its own, and runs every stage
+        // untiled for the same reason.
         let fusePool = pools && profile == nil
-        profile.measure(.conv) {
-            convolve(w, ws, span: span) { tile in if fusePool { pool(tile) } }
+        let tile = profile == nil ? ws.tiling.flatMap { $0.applies(sequence: s) ? $0.tile(span: span) : nil } : nil
+        if let tile {
+            // Pooled from the tile's scratch, where the conv left its output.
+            func poolScratch(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>) {
+                let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
+                for (x, pooled) in [(xf, ws.pooledF), (xb, ws.pooledB)] {
+                    poolGroups(pooled + (tile.image * groups + first) * e, ldo: e, x, ldx: e, groups: count, width: width,
+                               interleave: interleave, channels: e, collapse: a.collapse, scale: a.scalingFactor)
+                }
+            }
+            forEachTile(ws, tile: tile) { projectAndConvolve(w, ws, input: input, tile: $0, pool: pools ? poolScratch : nil) }
+        } else {
+            profile.measure(.inProj) { inProjection(w, ws, input: input) }
+            profile.measure(.conv) {
+                convolve(w, ws, span: span) { tile in if fusePool { pool(tile) } }
+            }
         }
         if pools && !fusePool {
             profile.measure(.pool) { Parallel.tokenTiles(batch: b, sequence: s, span: span) { pool($0) } }
@@ -66,8 +80,16 @@ extension VisionMamba {
                 }
             }
         } }
+        if let tile {
+            forEachTile(ws, tile: tile) {
+                combineAndProject(w, ws, output: output, tile: $0, groups: groups, width: width, interleave: interleave, pooled: pools)
+            }
+            return
+        }
         profile.measure(.combine) {
-            Parallel.ranges(tokens, grain: 8) { rows in combine(w, ws, tokens: rows, groups: groups, width: width, interleave: interleave) }
+            Parallel.ranges(tokens, grain: 8) { rows in
+                combine(w, ws, tokens: rows, into: ws.gated + rows.lowerBound * e, groups: groups, width: width, interleave: interleave)
+            }
         }
         profile.measure(.outProj) { outProjection(w, ws, output: output) }
     }
@@ -116,32 +138,42 @@ extension VisionMamba {
         if let bias = w.outProjBias { addRowBias(output, bias, rows: tokens, cols: d) }
     }
 
-    private func addRowBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, cols: Int) {
-        for t in 0 ..< rows { let row = x + t * cols; for c in 0 ..< cols { row[c] += bias[c] } }
+    func addRowBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int? = nil) {
+        for t in 0 ..< rows { let row = x + t * (ld ?? cols); for c in 0 ..< cols { row[c] += bias[c] } }
     }
 
     /// Repeat each pooled scan output over its run, add the full-resolution D skip of both
     /// directions, average them, LayerNorm (FastVim, Vim w/ LN) and gate with SiLU(z).
     /// For the original Vim this equals averaging the two separately gated directions.
-    private func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, groups: Int, width: Int, interleave: Int) {
+    /// Token `tokens.lowerBound + k`'s row goes to row k of `out`. With `skipTerm`, `ws.xF`
+    /// holds ½(D_f·x_f + D_b·x_b) already (the tiled pass) and `ws.xB` is not read.
+    func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, into out: UnsafeMutablePointer<Float>,
+                 groups: Int, width: Int, interleave: Int, skipTerm: Bool = false) {
         let e = architecture.innerDim, s = ws.sequence
         let (dF, dB) = (w.forward.skip, w.backward.skip)
         let vectorEnd = e - e % 8
         for token in tokens {
             let i = token / s, t = token % s
             let group = i * groups + (t / (width * interleave)) * interleave + t % interleave
-            let v = ws.gated + token * e
+            let v = out + (token - tokens.lowerBound) * e
             let xf = ws.xF + token * e, xb = ws.xB + token * e
             let yf = ws.yF + group * e, yb = ws.yB + group * e
             let z = ws.xz + token * 2 * e + e
             var c = 0
+            if skipTerm {
+                let half = SIMD8<Float>(repeating: 0.5)
+                while c < vectorEnd {
+                    store8(load8(xf + c).addingProduct(load8(yf + c) + load8(yb + c), half), v + c)
+                    c += 8
+                }
+            }
             while c < vectorEnd {
                 let sum = load8(yf + c) + load8(dF + c) * load8(xf + c) + load8(yb + c) + load8(dB + c) * load8(xb + c)
                 store8(sum * 0.5, v + c)
                 c += 8
             }
             while c < e {
-                v[c] = (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
+                v[c] = skipTerm ? (yf[c] + yb[c]) * 0.5 + xf[c] : (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
                 c += 1
             }
             if let lw = w.layerNormWeight, let lb = w.layerNormBias {

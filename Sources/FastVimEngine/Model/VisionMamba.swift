@@ -24,9 +24,11 @@ public final class VisionMamba: @unchecked Sendable {
     public var parameterCount: Int { checkpoint.parameterCount }
 
     /// Buffers for inputs of this batch size and image size, with the position embedding
-    /// fitted to the input's grid.
-    public func makeWorkspace(batch: Int, height: Int, width: Int, keptTokens: Int? = nil) throws(CheckpointError) -> Workspace {
-        let ws = try Workspace(model: architecture, batch: batch, height: height, width: width, keptTokens: keptTokens)
+    /// fitted to the input's grid. `tiling`: how long sequences are cut (nil: never).
+    public func makeWorkspace(batch: Int, height: Int, width: Int, keptTokens: Int? = nil,
+                              tiling: TokenTiling? = TokenTiling()) throws(CheckpointError) -> Workspace {
+        let ws = try Workspace(model: architecture, batch: batch, height: height, width: width, keptTokens: keptTokens,
+                               tiling: tiling)
         try fitPositionEmbedding(into: ws)
         return ws
     }

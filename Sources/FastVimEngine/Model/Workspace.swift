@@ -35,6 +35,8 @@ public final class Workspace: @unchecked Sendable {
     let gated: UnsafeMutablePointer<Float>      // (B·S, E)
     let scanState: UnsafeMutablePointer<Float>  // (2, B, N·E): one state per direction and item
     let features: UnsafeMutablePointer<Float>   // (B, D)
+    /// How the mixer cuts long sequences into tiles (nil: never).
+    let tiling: TokenTiling?
     /// The allocation this workspace owns; nil for a slice (`ImageSlices`), which borrows
     /// its parent's. Only the parent holds its slices, so the memory outlives them.
     private let arena: UnsafeMutableBufferPointer<Float>?
@@ -53,7 +55,8 @@ public final class Workspace: @unchecked Sendable {
 
     /// `keptTokens`: masked (FastMaskVim) encoding, where only that many tokens per image
     /// enter the blocks; the patch embedding still covers the whole grid.
-    init(model a: Architecture, batch: Int, height: Int, width: Int, keptTokens: Int? = nil) throws(CheckpointError) {
+    init(model a: Architecture, batch: Int, height: Int, width: Int, keptTokens: Int? = nil,
+         tiling: TokenTiling? = TokenTiling()) throws(CheckpointError) {
         guard batch > 0, height > 0, width > 0 else { throw .invalidConfig("empty input: batch \(batch), \(height)x\(width)") }
         self.batch = batch
         self.height = height
@@ -65,6 +68,7 @@ public final class Workspace: @unchecked Sendable {
         isMasked = keptTokens != nil
         sequence = layout.sequence
         maxGroups = layout.maxGroups
+        self.tiling = keptTokens == nil ? tiling : nil
         buffers = ActivationLayout(Activation.cpu, shape: shape, alignment: Self.alignment)
         let one = ActivationShape(a, batch: 1, height: height, width: width, keptTokens: keptTokens)
         perImage = Dictionary(uniqueKeysWithValues: Activation.cpu.map { ($0, $0.elements(one)) })
@@ -89,7 +93,7 @@ public final class Workspace: @unchecked Sendable {
         precondition(!images.isEmpty && images.upperBound <= parent.batch)
         (batch, height, width, grid) = (images.count, parent.height, parent.width, parent.grid)
         (sequence, tokens, isMasked, maxGroups) = (parent.sequence, parent.tokens, parent.isMasked, parent.maxGroups)
-        (arena, buffers, perImage) = (nil, parent.buffers, parent.perImage)
+        (arena, buffers, perImage, tiling) = (nil, parent.buffers, parent.perImage, parent.tiling)
         let first = images.lowerBound
         func at(_ buffer: Activation, _ base: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             base + first * parent.perImage[buffer]!

@@ -1,0 +1,23 @@
+/// How a mixer cuts a long sequence into tiles of tokens, so that in_proj's output meets
+/// the conv (and FastVim's pooling) while it is in cache, and each tile's gated output
+/// meets out_proj the same way: on long sequences (FastVim-T at 1024 px holds 12 MB of
+/// in_proj output per image) the untiled passes stream every activation through memory.
+/// A tile is whole runs of `span` tokens (a pooled group never straddles two tiles);
+/// the conv's reach past its ends (`convWidth - 1` tokens each side) is recomputed by the
+/// tile's in_proj, so tiles are independent of each other.
+public struct TokenTiling: Sendable, Equatable {
+    /// Tokens per tile aimed at. 256 measured best for FastVim-T and Vim-T at 512 to 2048 px
+    /// (docs/BENCHMARKS.md): shorter tiles repack the GEMMs' weights more often, longer ones
+    /// spill the tile's activations (about 6 KB per token for E = 384) out of L2.
+    public static let defaultTarget = 256
+
+    public let target: Int
+
+    public init(target: Int = TokenTiling.defaultTarget) { self.target = max(1, target) }
+
+    /// Whether a sequence of this length is tiled: only one longer than a tile.
+    func applies(sequence: Int) -> Bool { sequence > target }
+
+    /// Tile length for runs of `span` tokens: whole runs, about `target` tokens.
+    func tile(span: Int) -> Int { max(span, target / span * span) }
+}

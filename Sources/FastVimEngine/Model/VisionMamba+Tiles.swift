@@ -1,0 +1,80 @@
+extension VisionMamba {
+    /// The tiles of a tiled mixer pass: every image's sequence cut into tiles of `tile`
+    /// tokens (the last one shorter), one task each, handed out as threads free up.
+    func forEachTile(_ ws: Workspace, tile: Int, _ body: (TokenTile) -> Void) {
+        let s = ws.sequence
+        let perImage = (s + tile - 1) / tile
+        Parallel.forEach(ws.batch * perImage) { k in
+            let lo = (k % perImage) * tile
+            body(TokenTile(image: k / perImage, tokens: lo ..< min(s, lo + tile)))
+        }
+    }
+
+    /// in_proj and conv + SiLU of one tile, while they are in cache. x of in_proj's output
+    /// goes to this thread's scratch, with the conv's reach past the tile's ends recomputed
+    /// (so neighbouring tiles never wait for each other); z goes to `ws.xz`, where the
+    /// combine reads it after the scan.
+    /// Unpooled (Vim), the conv's output goes to `ws.xF`/`ws.xB`, the scan's input. Pooled,
+    /// it stays in the scratch: `pool` reads it there (tile, x_f, x_b, row stride), and
+    /// `ws.xF` gets the combine's skip term ½(D_f·x_f + D_b·x_b) instead, so the combine
+    /// reads one row per token from memory where it read two.
+    func projectAndConvolve(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>, tile: TokenTile,
+                            pool: ((TokenTile, UnsafePointer<Float>, UnsafePointer<Float>) -> Void)?) {
+        let a = architecture
+        let (s, d, e, reach) = (ws.sequence, a.embedDim, a.innerDim, a.convWidth - 1)
+        let image = tile.image * s, (t0, t1) = (tile.tokens.lowerBound, tile.tokens.upperBound), n = t1 - t0
+        // Rows lo ..< hi of the image: the tile and the conv's reach, within the sequence.
+        let lo = max(0, t0 - reach), hi = min(s, t1 + reach)
+        let scratch = ThreadScratch.floats((hi - lo + (pool == nil ? 0 : 2 * n)) * e)
+        let x = scratch
+        gemmNN(x, ldOut: e, input + (image + lo) * d, lda: d, w.inProjT, ldb: 2 * e, m: hi - lo, n: e, k: d)
+        let z = ws.xz + (image + t0) * 2 * e + e
+        gemmNN(z, ldOut: 2 * e, input + (image + t0) * d, lda: d, w.inProjT + e, ldb: 2 * e, m: n, n: e, k: d)
+        if let bias = w.inProjBias {
+            addRowBias(x, bias, rows: hi - lo, cols: e, ld: e)
+            addRowBias(z, bias + e, rows: n, cols: e, ld: 2 * e)
+        }
+        // Where token t0's conv output goes in each direction.
+        let (outF, outB) = pool == nil ? (ws.xF + (image + t0) * e, ws.xB + (image + t0) * e) : (x + (hi - lo) * e, x + (hi - lo + n) * e)
+        // The scratch's row 0 is token lo: a sequence of hi - lo tokens whose zero padding
+        // falls where the real sequence's does (before token 0, after token s - 1).
+        for (out, dir, reverse) in [(outF, w.forward, false), (outB, w.backward, true)] {
+            causalConvSiLU(out - (t0 - lo) * e, ldo: e, x, ldx: e, weightT: dir.convT, ldw: e, bias: dir.convBias,
+                           length: hi - lo, channels: e, width: a.convWidth, reverse: reverse, tokens: t0 - lo ..< t1 - lo)
+        }
+        guard let pool else { return }
+        pool(tile, outF, outB)
+        skipTerm(ws.xF + (image + t0) * e, outF, outB, dF: w.forward.skip, dB: w.backward.skip, rows: n, e: e)
+    }
+
+    private func skipTerm(_ out: UnsafeMutablePointer<Float>, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>,
+                          dF: UnsafePointer<Float>, dB: UnsafePointer<Float>, rows: Int, e: Int) {
+        let vectorEnd = e - e % 8
+        for t in 0 ..< rows {
+            let (o, f, b) = (out + t * e, xf + t * e, xb + t * e)
+            var c = 0
+            while c < vectorEnd {
+                store8((load8(dF + c) * load8(f + c) + load8(dB + c) * load8(b + c)) * 0.5, o + c)
+                c += 8
+            }
+            while c < e {
+                o[c] = (dF[c] * f[c] + dB[c] * b[c]) * 0.5
+                c += 1
+            }
+        }
+    }
+
+    /// The combine of one tile into this thread's scratch, then out_proj of those rows
+    /// while they are in cache.
+    /// `pooled`: `ws.xF` holds the skip term (`projectAndConvolve`).
+    func combineAndProject(_ w: BlockWeights, _ ws: Workspace, output: UnsafeMutablePointer<Float>, tile: TokenTile,
+                           groups: Int, width: Int, interleave: Int, pooled: Bool) {
+        let (d, e) = (architecture.embedDim, architecture.innerDim)
+        let first = tile.image * ws.sequence + tile.tokens.lowerBound, rows = tile.tokens.count
+        let gated = ThreadScratch.floats(rows * e)
+        combine(w, ws, tokens: first ..< first + rows, into: gated, groups: groups, width: width, interleave: interleave,
+                skipTerm: pooled)
+        gemmNN(output + first * d, ldOut: d, gated, lda: e, w.outProjT, ldb: d, m: rows, n: d, k: e)
+        if let bias = w.outProjBias { addRowBias(output + first * d, bias, rows: rows, cols: d, ld: d) }
+    }
+}
