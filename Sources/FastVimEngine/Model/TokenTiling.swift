@@ -21,3 +21,32 @@ public struct TokenTiling: Sendable, Equatable {
     /// Tile length for runs of `span` tokens: whole runs, about `target` tokens.
     func tile(span: Int) -> Int { max(span, target / span * span) }
 }
+
+/// Where a tiled mixer's tokens sit in the residual stream when it sees the grid
+/// transposed (odd FastVim blocks): view token v = ((outer, col, row, inner)) is stream token
+/// (outer, row, col, inner), the same mapping the untiled pass's transposes apply.
+struct TransposedView {
+    let rows: Int
+    let cols: Int
+    /// Channel-First channel models keep a position's channel tokens together.
+    let inner: Int
+
+    /// The stream's token (within an image) that view token `v` is.
+    func stored(_ v: Int) -> Int {
+        let plane = rows * cols * inner
+        let (o, rest) = v.quotientAndRemainder(dividingBy: plane)
+        let (q, ch) = rest.quotientAndRemainder(dividingBy: inner)
+        let (c, r) = q.quotientAndRemainder(dividingBy: rows)
+        return o * plane + (r * cols + c) * inner + ch
+    }
+}
+
+/// Where a mixer's output goes.
+enum MixerOutput {
+    /// Rows in the mixer's token order.
+    case rows(UnsafeMutablePointer<Float>)
+    /// Added to the residual stream, which is then normed with `norm` into `normed`, the
+    /// next block's input, tile by tile while the rows are in cache (the tiled pass).
+    /// `view`: the mixer reads its input from `normed` and writes back through this mapping.
+    case residual(norm: UnsafePointer<Float>, view: TransposedView?)
+}

@@ -5,7 +5,8 @@ extension VisionMamba {
     /// `output` may alias `input`: the input is consumed by in_proj first.
     /// With `interleave` > 1 (Channel-First channel models) a run is every interleave-th
     /// token: group g = (row, channel) holds tokens (row·width + w)·interleave + channel.
-    func mixer(_ w: BlockWeights, _ ws: Workspace, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
+    /// `.residual` output needs a tiled pass (`TokenTiling` applies, no profile).
+    func mixer(_ w: BlockWeights, _ ws: Workspace, input: UnsafeMutablePointer<Float>, output: MixerOutput,
                groups: Int, width: Int, interleave: Int, scan: ScanKernel) {
         let a = architecture
         let (b, s, e, n, r) = (ws.batch, ws.sequence, a.innerDim, a.stateDim, a.dtRank)
@@ -40,7 +41,11 @@ extension VisionMamba {
                                interleave: interleave, channels: e, collapse: a.collapse, scale: a.scalingFactor)
                 }
             }
-            forEachTile(ws, tile: tile) { projectAndConvolve(w, ws, input: input, tile: $0, pool: pools ? poolScratch : nil) }
+            var view: TransposedView?
+            if case let .residual(_, v) = output { view = v }
+            forEachTile(ws, tile: tile) {
+                projectAndConvolve(w, ws, input: input, view: view, tile: $0, pool: pools ? poolScratch : nil)
+            }
         } else {
             profile.measure(.inProj) { inProjection(w, ws, input: input) }
             profile.measure(.conv) {
@@ -80,18 +85,19 @@ extension VisionMamba {
                 }
             }
         } }
-        if let tile {
-            forEachTile(ws, tile: tile) {
-                combineAndProject(w, ws, output: output, tile: $0, groups: groups, width: width, interleave: interleave, pooled: pools)
+        guard let tile else {
+            guard case let .rows(output) = output else { preconditionFailure("a mixer's output goes to the residual stream only when tiled") }
+            profile.measure(.combine) {
+                Parallel.ranges(tokens, grain: 8) { rows in
+                    combine(w, ws, tokens: rows, into: ws.gated + rows.lowerBound * e, groups: groups, width: width, interleave: interleave)
+                }
             }
+            profile.measure(.outProj) { outProjection(w, ws, output: output) }
             return
         }
-        profile.measure(.combine) {
-            Parallel.ranges(tokens, grain: 8) { rows in
-                combine(w, ws, tokens: rows, into: ws.gated + rows.lowerBound * e, groups: groups, width: width, interleave: interleave)
-            }
+        forEachTile(ws, tile: tile) {
+            combineAndProject(w, ws, output: output, tile: $0, groups: groups, width: width, interleave: interleave, pooled: pools)
         }
-        profile.measure(.outProj) { outProjection(w, ws, output: output) }
     }
 
     // MARK: - Stages shared with the masked mixer

@@ -18,18 +18,28 @@ extension VisionMamba {
     /// it stays in the scratch: `pool` reads it there (tile, x_f, x_b, row stride), and
     /// `ws.xF` gets the combine's skip term ½(D_f·x_f + D_b·x_b) instead, so the combine
     /// reads one row per token from memory where it read two.
-    func projectAndConvolve(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>, tile: TokenTile,
-                            pool: ((TokenTile, UnsafePointer<Float>, UnsafePointer<Float>) -> Void)?) {
+    /// With `view`, the input is in the stream's order and the tile's rows are gathered
+    /// through it first.
+    func projectAndConvolve(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>, view: TransposedView?,
+                            tile: TokenTile, pool: ((TokenTile, UnsafePointer<Float>, UnsafePointer<Float>) -> Void)?) {
         let a = architecture
         let (s, d, e, reach) = (ws.sequence, a.embedDim, a.innerDim, a.convWidth - 1)
         let image = tile.image * s, (t0, t1) = (tile.tokens.lowerBound, tile.tokens.upperBound), n = t1 - t0
         // Rows lo ..< hi of the image: the tile and the conv's reach, within the sequence.
         let lo = max(0, t0 - reach), hi = min(s, t1 + reach)
-        let scratch = ThreadScratch.floats((hi - lo + (pool == nil ? 0 : 2 * n)) * e)
+        // Scratch: x (hi - lo rows), the pooled models' conv output (2 · n rows), the gathered input.
+        let convRows = pool == nil ? 0 : 2 * n
+        let scratch = ThreadScratch.floats((hi - lo + convRows) * e + (view == nil ? 0 : (hi - lo) * d))
         let x = scratch
-        gemmNN(x, ldOut: e, input + (image + lo) * d, lda: d, w.inProjT, ldb: 2 * e, m: hi - lo, n: e, k: d)
+        var rows = input + (image + lo) * d
+        if let view {
+            let gathered = scratch + (hi - lo + convRows) * e
+            for v in lo ..< hi { (gathered + (v - lo) * d).update(from: input + (image + view.stored(v)) * d, count: d) }
+            rows = UnsafePointer(gathered)
+        }
+        gemmNN(x, ldOut: e, rows, lda: d, w.inProjT, ldb: 2 * e, m: hi - lo, n: e, k: d)
         let z = ws.xz + (image + t0) * 2 * e + e
-        gemmNN(z, ldOut: 2 * e, input + (image + t0) * d, lda: d, w.inProjT + e, ldb: 2 * e, m: n, n: e, k: d)
+        gemmNN(z, ldOut: 2 * e, rows + (t0 - lo) * d, lda: d, w.inProjT + e, ldb: 2 * e, m: n, n: e, k: d)
         if let bias = w.inProjBias {
             addRowBias(x, bias, rows: hi - lo, cols: e, ld: e)
             addRowBias(z, bias + e, rows: n, cols: e, ld: 2 * e)
@@ -65,16 +75,32 @@ extension VisionMamba {
     }
 
     /// The combine of one tile into this thread's scratch, then out_proj of those rows
-    /// while they are in cache.
-    /// `pooled`: `ws.xF` holds the skip term (`projectAndConvolve`).
-    func combineAndProject(_ w: BlockWeights, _ ws: Workspace, output: UnsafeMutablePointer<Float>, tile: TokenTile,
+    /// while they are in cache, to `output`'s rows or added to the residual stream and
+    /// normed for the next block. `pooled`: `ws.xF` holds the skip term (`projectAndConvolve`).
+    func combineAndProject(_ w: BlockWeights, _ ws: Workspace, output: MixerOutput, tile: TokenTile,
                            groups: Int, width: Int, interleave: Int, pooled: Bool) {
         let (d, e) = (architecture.embedDim, architecture.innerDim)
         let first = tile.image * ws.sequence + tile.tokens.lowerBound, rows = tile.tokens.count
-        let gated = ThreadScratch.floats(rows * e)
+        let gated = ThreadScratch.floats(rows * (e + d))
         combine(w, ws, tokens: first ..< first + rows, into: gated, groups: groups, width: width, interleave: interleave,
                 skipTerm: pooled)
-        gemmNN(output + first * d, ldOut: d, gated, lda: e, w.outProjT, ldb: d, m: rows, n: d, k: e)
-        if let bias = w.outProjBias { addRowBias(output + first * d, bias, rows: rows, cols: d, ld: d) }
+        let projected: UnsafeMutablePointer<Float>
+        switch output {
+        case let .rows(out): projected = out + first * d
+        case .residual: projected = gated + rows * e
+        }
+        gemmNN(projected, ldOut: d, gated, lda: e, w.outProjT, ldb: d, m: rows, n: d, k: e)
+        if let bias = w.outProjBias { addRowBias(projected, bias, rows: rows, cols: d, ld: d) }
+        guard case let .residual(norm, view) = output else { return }
+        // The same additions and norm as the untiled pass's `addNorm`, row by row.
+        guard let view else {
+            addRMSNorm(ws.normed + first * d, residual: ws.residual + first * d, hidden: projected, weight: norm, rows: rows, d: d)
+            return
+        }
+        let image = tile.image * ws.sequence
+        for (k, v) in tile.tokens.enumerated() {
+            let at = (image + view.stored(v)) * d
+            addRMSNorm(ws.normed + at, residual: ws.residual + at, hidden: projected + k * d, weight: norm, rows: 1, d: d)
+        }
     }
 }

@@ -57,6 +57,10 @@ public final class VisionMamba: @unchecked Sendable {
         // another until the pass ends. The backend check and the trace read whole buffers
         // between stages, so they keep the split within images.
         let slices = profile?.observer == nil && trace == nil ? ws.imageSlices(threads: Parallel.width) : nil
+        // Long sequences run tiled, and each block's tiles add their output to the residual
+        // stream and norm it for the next block while the rows are in cache: no separate norm
+        // passes or transposes. A profiled or traced pass keeps every stage apart.
+        let fused = profile == nil && trace == nil && ws.tiling?.applies(sequence: s) == true
         if let slices {
             // A profiled pass records thread 0's images, the ones it gets below (every thread
             // does the same work on its own); an unprofiled pass records nothing.
@@ -65,24 +69,24 @@ public final class VisionMamba: @unchecked Sendable {
             if profile != nil {
                 // A fixed share per thread, so that one thread's records are one thread's time.
                 Parallel.forEach(slices.threads) { t in
-                    for k in stride(from: t, to: slices.images.count, by: slices.threads) { self.blocks(slices.images[k], scan: scan) }
+                    for k in stride(from: t, to: slices.images.count, by: slices.threads) { self.blocks(slices.images[k], scan: scan, fused: fused) }
                 }
             } else {
                 // One task per image, handed out as threads free up: a thread slowed by other
                 // work (a server's decoding) takes fewer images instead of holding up the rest.
-                Parallel.forEach(slices.images.count) { self.blocks(slices.images[$0], scan: scan) }
+                Parallel.forEach(slices.images.count) { self.blocks(slices.images[$0], scan: scan, fused: fused) }
             }
-            if let rest = slices.rest { blocks(rest, scan: scan) }
+            if let rest = slices.rest { blocks(rest, scan: scan, fused: fused) }
         } else {
             for (i, block) in weights.blocks.enumerated() {
-                self.block(i, block, ws, scan: scan)
+                self.block(i, block, ws, scan: scan, fused: fused)
                 if let trace {
                     trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
                     trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
                 }
             }
         }
-        profile.measure(.norms) { addNorm(ws, weight: weights.normF, add: true) }
+        if !fused { profile.measure(.norms) { addNorm(ws, weight: weights.normF, add: true) } }
         profile.measure(.head) { pool(ws) }
         trace?("features", UnsafeBufferPointer(start: ws.features, count: b * d))
         if let logits, let head = weights.headWeight, let bias = weights.headBias {
@@ -111,15 +115,17 @@ public final class VisionMamba: @unchecked Sendable {
     // MARK: - Stages
 
     /// Every block, in order.
-    private func blocks(_ ws: Workspace, scan: ScanKernel) {
-        for (i, block) in weights.blocks.enumerated() { self.block(i, block, ws, scan: scan) }
+    private func blocks(_ ws: Workspace, scan: ScanKernel, fused: Bool) {
+        for (i, block) in weights.blocks.enumerated() { self.block(i, block, ws, scan: scan, fused: fused) }
     }
 
     /// Block `index`: residual add and norm, then the mixer over the block's view of the grid.
-    private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel) {
+    /// `fused`: the previous block's tiles have normed this block's input already, and this
+    /// block's tiles do the same for the next block (or the final norm).
+    private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel, fused: Bool) {
         let a = architecture, s = ws.sequence
         let profile = ws.profile
-        profile.measure(.norms) { addNorm(ws, weight: block.norm, add: index > 0) }
+        if !fused || index == 0 { profile.measure(.norms) { addNorm(ws, weight: block.norm, add: index > 0) } }
         let transposed = a.pools && index % 2 == 1
         // The mixer's view of the grid: odd FastVim blocks see it column-major, (cols, rows).
         let (viewRows, viewCols) = transposed ? (ws.grid.cols, ws.grid.rows) : (ws.grid.rows, ws.grid.cols)
@@ -128,14 +134,20 @@ public final class VisionMamba: @unchecked Sendable {
         let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
         let interleave = channelFirst ? a.channelTokens : 1
         let groups = viewRows * a.channelTokens
-        if transposed {
+        if fused {
+            let next = index + 1 < weights.blocks.count ? weights.blocks[index + 1].norm : weights.normF
+            let view = transposed ? TransposedView(rows: ws.grid.rows, cols: ws.grid.cols, inner: interleave) : nil
+            let (groups, width) = a.pools ? (groups, viewCols) : (s, 1)
+            mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: view), groups: groups, width: width,
+                  interleave: a.pools ? interleave : 1, scan: scan)
+        } else if transposed {
             profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
-            mixer(block, ws, input: ws.permuted, output: ws.permuted, groups: groups, width: viewCols, interleave: interleave, scan: scan)
+            mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: viewCols, interleave: interleave, scan: scan)
             profile.measure(.transpose) { permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false) }
         } else if a.pools {
-            mixer(block, ws, input: ws.normed, output: ws.hidden, groups: groups, width: viewCols, interleave: interleave, scan: scan)
+            mixer(block, ws, input: ws.normed, output: .rows(ws.hidden), groups: groups, width: viewCols, interleave: interleave, scan: scan)
         } else {
-            mixer(block, ws, input: ws.normed, output: ws.hidden, groups: s, width: 1, interleave: 1, scan: scan)
+            mixer(block, ws, input: ws.normed, output: .rows(ws.hidden), groups: s, width: 1, interleave: 1, scan: scan)
         }
     }
 
