@@ -61,19 +61,22 @@ import TestSupport
         let inputs = try SafeTensorsFile(path: Fixtures.path("inputs_a.safetensors"))
         let shape = try #require(inputs.shape("fastvim_small.input"), "no tensor fastvim_small.input in inputs_a.safetensors")
         try #require(shape.count == 4, "input fastvim_small.input has shape \(shape), not (B, C, H, W)")
-        let ws = try model.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3])
-        var seen: [String: [Float]] = [:]
-        let input = try inputs.floats("fastvim_small.input")
-        input.withUnsafeBufferPointer { p in
-            model.forward(ws, input: p.baseAddress!, logits: nil) { name, values in seen[name] = Array(values) }
-        }
-        let traced = inputs.names.filter { $0.hasPrefix("fastvim_small.trace.") }
-        #expect(traced.count == 10)
-        for name in traced {
-            let stage = String(name.dropFirst("fastvim_small.trace.".count))
-            let expected = try inputs.floats(name)
-            let ours = try #require(seen[stage], "forward did not trace \(stage)")
-            expectClose(ours, expected, atol: 1e-4 * max(1, maxAbs(expected)), "trace \(stage)")
+        // Also tiled: a traced pass keeps the norms apart, its tiles write the mixer's rows.
+        for tiling in [TokenTiling(), TokenTiling(target: 6)] {
+            let ws = try model.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3], tiling: tiling)
+            var seen: [String: [Float]] = [:]
+            let input = try inputs.floats("fastvim_small.input")
+            input.withUnsafeBufferPointer { p in
+                model.forward(ws, input: p.baseAddress!, logits: nil) { name, values in seen[name] = Array(values) }
+            }
+            let traced = inputs.names.filter { $0.hasPrefix("fastvim_small.trace.") }
+            #expect(traced.count == 10)
+            for name in traced {
+                let stage = String(name.dropFirst("fastvim_small.trace.".count))
+                let expected = try inputs.floats(name)
+                let ours = try #require(seen[stage], "forward did not trace \(stage)")
+                expectClose(ours, expected, atol: 1e-4 * max(1, maxAbs(expected)), "trace \(stage), tiles of about \(tiling.target)")
+            }
         }
     }
 

@@ -49,4 +49,9 @@ enum MixerOutput {
     /// next block's input, tile by tile while the rows are in cache (the tiled pass).
     /// `view`: the mixer reads its input from `normed` and writes back through this mapping.
     case residual(norm: UnsafePointer<Float>, view: TransposedView?)
+
+    var view: TransposedView? {
+        if case let .residual(_, view) = self { return view }
+        return nil
+    }
 }

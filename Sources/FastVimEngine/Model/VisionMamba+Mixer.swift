@@ -41,10 +41,8 @@ extension VisionMamba {
                                interleave: interleave, channels: e, collapse: a.collapse, scale: a.scalingFactor)
                 }
             }
-            var view: TransposedView?
-            if case let .residual(_, v) = output { view = v }
             forEachTile(ws, tile: tile) {
-                projectAndConvolve(w, ws, input: input, view: view, tile: $0, pool: pools ? poolScratch : nil)
+                projectAndConvolve(w, ws, input: input, view: output.view, tile: $0, pool: pools ? poolScratch : nil)
             }
         } else {
             profile.measure(.inProj) { inProjection(w, ws, input: input) }
@@ -89,14 +87,15 @@ extension VisionMamba {
             guard case let .rows(output) = output else { preconditionFailure("a mixer's output goes to the residual stream only when tiled") }
             profile.measure(.combine) {
                 Parallel.ranges(tokens, grain: 8) { rows in
-                    combine(w, ws, tokens: rows, into: ws.gated + rows.lowerBound * e, groups: groups, width: width, interleave: interleave)
+                    combine(w, ws, tokens: rows, z: ws.xz + rows.lowerBound * 2 * e + e, ldz: 2 * e, into: ws.gated + rows.lowerBound * e,
+                            groups: groups, width: width, interleave: interleave)
                 }
             }
             profile.measure(.outProj) { outProjection(w, ws, output: output) }
             return
         }
         forEachTile(ws, tile: tile) {
-            combineAndProject(w, ws, output: output, tile: $0, groups: groups, width: width, interleave: interleave, pooled: pools)
+            combineAndProject(w, ws, input: input, output: output, tile: $0, groups: groups, width: width, interleave: interleave, pooled: pools)
         }
     }
 
@@ -153,8 +152,9 @@ extension VisionMamba {
     /// For the original Vim this equals averaging the two separately gated directions.
     /// Token `tokens.lowerBound + k`'s row goes to row k of `out`. With `skipTerm`, `ws.xF`
     /// holds ½(D_f·x_f + D_b·x_b) already (the tiled pass) and `ws.xB` is not read.
-    func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, into out: UnsafeMutablePointer<Float>,
-                 groups: Int, width: Int, interleave: Int, skipTerm: Bool = false) {
+    /// z of token `tokens.lowerBound + k` is row k of `z` (row stride `ldz`).
+    func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, z zRows: UnsafePointer<Float>, ldz: Int,
+                 into out: UnsafeMutablePointer<Float>, groups: Int, width: Int, interleave: Int, skipTerm: Bool = false) {
         let e = architecture.innerDim, s = ws.sequence
         let (dF, dB) = (w.forward.skip, w.backward.skip)
         let vectorEnd = e - e % 8
@@ -164,7 +164,7 @@ extension VisionMamba {
             let v = out + (token - tokens.lowerBound) * e
             let xf = ws.xF + token * e, xb = ws.xB + token * e
             let yf = ws.yF + group * e, yb = ws.yB + group * e
-            let z = ws.xz + token * 2 * e + e
+            let z = zRows + (token - tokens.lowerBound) * ldz
             var c = 0
             if skipTerm {
                 let half = SIMD8<Float>(repeating: 0.5)

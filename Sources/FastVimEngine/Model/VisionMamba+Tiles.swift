@@ -10,10 +10,11 @@ extension VisionMamba {
         }
     }
 
-    /// in_proj and conv + SiLU of one tile, while they are in cache. x of in_proj's output
-    /// goes to this thread's scratch, with the conv's reach past the tile's ends recomputed
-    /// (so neighbouring tiles never wait for each other); z goes to `ws.xz`, where the
-    /// combine reads it after the scan.
+    /// x of in_proj and conv + SiLU of one tile, while they are in cache. x goes to this
+    /// thread's scratch, with the conv's reach past the tile's ends recomputed (so
+    /// neighbouring tiles never wait for each other). z is left to `combineAndProject`,
+    /// which computes it from the same input rows when it needs it: cheaper than writing it
+    /// to memory and reading it back after the scan.
     /// Unpooled (Vim), the conv's output goes to `ws.xF`/`ws.xB`, the scan's input. Pooled,
     /// it stays in the scratch: `pool` reads it there (tile, x_f, x_b, row stride), and
     /// `ws.xF` gets the combine's skip term ½(D_f·x_f + D_b·x_b) instead, so the combine
@@ -34,16 +35,11 @@ extension VisionMamba {
         var rows = input + (image + lo) * d
         if let view {
             let gathered = scratch + (hi - lo + convRows) * e
-            for v in lo ..< hi { (gathered + (v - lo) * d).update(from: input + (image + view.stored(v)) * d, count: d) }
+            gather(gathered, input + image * d, tokens: lo ..< hi, view: view)
             rows = UnsafePointer(gathered)
         }
         gemmNN(x, ldOut: e, rows, lda: d, w.inProjT, ldb: 2 * e, m: hi - lo, n: e, k: d)
-        let z = ws.xz + (image + t0) * 2 * e + e
-        gemmNN(z, ldOut: 2 * e, rows + (t0 - lo) * d, lda: d, w.inProjT + e, ldb: 2 * e, m: n, n: e, k: d)
-        if let bias = w.inProjBias {
-            addRowBias(x, bias, rows: hi - lo, cols: e, ld: e)
-            addRowBias(z, bias + e, rows: n, cols: e, ld: 2 * e)
-        }
+        if let bias = w.inProjBias { addRowBias(x, bias, rows: hi - lo, cols: e, ld: e) }
         // Where token t0's conv output goes in each direction.
         let (outF, outB) = pool == nil ? (ws.xF + (image + t0) * e, ws.xB + (image + t0) * e) : (x + (hi - lo) * e, x + (hi - lo + n) * e)
         // The scratch's row 0 is token lo: a sequence of hi - lo tokens whose zero padding
@@ -74,16 +70,33 @@ extension VisionMamba {
         }
     }
 
-    /// The combine of one tile into this thread's scratch, then out_proj of those rows
-    /// while they are in cache, to `output`'s rows or added to the residual stream and
-    /// normed for the next block. `pooled`: `ws.xF` holds the skip term (`projectAndConvolve`).
-    func combineAndProject(_ w: BlockWeights, _ ws: Workspace, output: MixerOutput, tile: TokenTile,
-                           groups: Int, width: Int, interleave: Int, pooled: Bool) {
+    /// Rows `tokens` of the view, gathered from an image's rows in the stream's order.
+    private func gather(_ out: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, tokens: Range<Int>, view: TransposedView) {
+        let d = architecture.embedDim
+        for (k, v) in tokens.enumerated() { (out + k * d).update(from: image + view.stored(v) * d, count: d) }
+    }
+
+    /// z of in_proj for one tile (from the mixer's input, which no tile has overwritten:
+    /// each writes only its own rows, after reading them), the combine, then out_proj of
+    /// those rows while they are in cache, to `output`'s rows or added to the residual stream
+    /// and normed for the next block. `pooled`: `ws.xF` holds the skip term (`projectAndConvolve`).
+    func combineAndProject(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>, output: MixerOutput,
+                           tile: TokenTile, groups: Int, width: Int, interleave: Int, pooled: Bool) {
         let (d, e) = (architecture.embedDim, architecture.innerDim)
         let first = tile.image * ws.sequence + tile.tokens.lowerBound, rows = tile.tokens.count
-        let gated = ThreadScratch.floats(rows * (e + d))
-        combine(w, ws, tokens: first ..< first + rows, into: gated, groups: groups, width: width, interleave: interleave,
-                skipTerm: pooled)
+        // Scratch: z, gated (rows · E each), out_proj's output and the gathered input (rows · D each).
+        let z = ThreadScratch.floats(rows * 2 * (e + d))
+        let gated = z + rows * e
+        var source = input + first * d
+        if let view = output.view {
+            let gathered = gated + rows * (e + d)
+            gather(gathered, input + tile.image * ws.sequence * d, tokens: tile.tokens, view: view)
+            source = UnsafePointer(gathered)
+        }
+        gemmNN(z, ldOut: e, source, lda: d, w.inProjT + e, ldb: 2 * e, m: rows, n: e, k: d)
+        if let bias = w.inProjBias { addRowBias(z, bias + e, rows: rows, cols: e, ld: e) }
+        combine(w, ws, tokens: first ..< first + rows, z: z, ldz: e, into: gated, groups: groups, width: width,
+                interleave: interleave, skipTerm: pooled)
         let projected: UnsafeMutablePointer<Float>
         switch output {
         case let .rows(out): projected = out + first * d
