@@ -6,10 +6,11 @@
 /// the conv's reach past its ends (`convWidth - 1` tokens each side) is recomputed by the
 /// tile's in_proj, so tiles are independent of each other.
 public struct TokenTiling: Sendable, Equatable {
-    /// Tokens per tile aimed at. 256 measured best for FastVim-T and Vim-T at 512 to 2048 px
-    /// (docs/BENCHMARKS.md): shorter tiles repack the GEMMs' weights more often, longer ones
-    /// spill the tile's activations (about 6 KB per token for E = 384) out of L2.
-    public static let defaultTarget = 256
+    /// Tokens per tile aimed at. 128 measured best for FastVim-T and Vim-T at 512 and 1024 px
+    /// against 256 and 512 (docs/BENCHMARKS.md): shorter tiles repack the GEMMs' weights more
+    /// often, longer ones spill the tile's activations (about 5 KB per token for E = 384)
+    /// out of L2.
+    public static let defaultTarget = 128
 
     public let target: Int
 
@@ -18,8 +19,13 @@ public struct TokenTiling: Sendable, Equatable {
     /// Whether a sequence of this length is tiled: only one longer than a tile.
     func applies(sequence: Int) -> Bool { sequence > target }
 
-    /// Tile length for runs of `span` tokens: whole runs, about `target` tokens.
-    func tile(span: Int) -> Int { max(span, target / span * span) }
+    /// Tile length for a sequence of runs of `span` tokens: whole runs, about `target` tokens,
+    /// the tiles of equal length, and at least one tile per thread (down to one run each).
+    func tile(sequence: Int, span: Int, batch: Int, threads: Int) -> Int {
+        let runs = max(1, sequence / span)
+        let tiles = min(runs, max((sequence + target - 1) / target, (threads + batch - 1) / batch))
+        return (runs + tiles - 1) / tiles * span
+    }
 }
 
 /// Where a tiled mixer's tokens sit in the residual stream when it sees the grid

@@ -31,7 +31,9 @@ extension VisionMamba {
         // runs it separately so its time can be reported on its own, and runs every stage
         // untiled for the same reason.
         let fusePool = pools && profile == nil
-        let tile = profile == nil ? ws.tiling.flatMap { $0.applies(sequence: s) ? $0.tile(span: span) : nil } : nil
+        let tile = profile == nil ? ws.tiling.flatMap { tiling in
+            tiling.applies(sequence: s) ? tiling.tile(sequence: s, span: span, batch: b, threads: Parallel.width) : nil
+        } : nil
         if let tile {
             // Pooled from the tile's scratch, where the conv left its output.
             func poolScratch(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>) {
