@@ -18,7 +18,7 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .customLong("kernel-cache"), help: "Directory caching the compiled kernels per GPU architecture (default: FASTVIM_CUDA_CACHE or ~/.cache/fastvim/cuda).")
     var kernelCache: String?
 
-    @Option(name: .customLong("tile-tokens"), help: "CPU: tokens per tile when the mixer cuts a long sequence into tiles (0: never tile; default \(TokenTiling.defaultTarget)).")
+    @Option(name: .customLong("tile-tokens"), help: "CPU: tokens per tile when the mixer cuts a long sequence into tiles, which it does once a block's in_proj output per image passes 4 MiB (0: never tile; default \(TokenTiling.defaultTarget)).")
     var tileTokens: Int?
 
     init() {}

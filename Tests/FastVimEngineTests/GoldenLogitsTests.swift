@@ -39,8 +39,8 @@ import TestSupport
         for target in [1, 5, 7] {
             for images in [0 ..< shape[0], 0 ..< 1] {
                 let ws = try model.makeWorkspace(batch: images.count, height: shape[2], width: shape[3],
-                                                 tiling: TokenTiling(target: target))
-                #expect(ws.tiling?.applies(sequence: ws.sequence) == true)
+                                                 tiling: TokenTiling(target: target, minimumBytes: 0))
+                #expect(ws.tiling?.applies(sequence: ws.sequence, innerDim: model.architecture.innerDim) == true)
                 var logits = [Float](repeating: 0, count: images.count * classes)
                 Array(input[images.lowerBound * per ..< images.upperBound * per]).withUnsafeBufferPointer { p in
                     logits.withUnsafeMutableBufferPointer { model.forward(ws, input: p.baseAddress!, logits: $0.baseAddress!) }
@@ -62,7 +62,7 @@ import TestSupport
         let shape = try #require(inputs.shape("fastvim_small.input"), "no tensor fastvim_small.input in inputs_a.safetensors")
         try #require(shape.count == 4, "input fastvim_small.input has shape \(shape), not (B, C, H, W)")
         // Also tiled: a traced pass keeps the norms apart, its tiles write the mixer's rows.
-        for tiling in [TokenTiling(), TokenTiling(target: 6)] {
+        for tiling in [TokenTiling(), TokenTiling(target: 6, minimumBytes: 0)] {
             let ws = try model.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3], tiling: tiling)
             var seen: [String: [Float]] = [:]
             let input = try inputs.floats("fastvim_small.input")

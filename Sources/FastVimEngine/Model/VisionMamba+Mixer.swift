@@ -32,7 +32,7 @@ extension VisionMamba {
         // untiled for the same reason.
         let fusePool = pools && profile == nil
         let tile = profile == nil ? ws.tiling.flatMap { tiling in
-            tiling.applies(sequence: s) ? tiling.tile(sequence: s, span: span, batch: b, threads: Parallel.width) : nil
+            tiling.applies(sequence: s, innerDim: e) ? tiling.tile(sequence: s, span: span, batch: b, threads: Parallel.width) : nil
         } : nil
         if let tile {
             // Pooled from the tile's scratch, where the conv left its output.

@@ -73,7 +73,7 @@ extension BenchmarkPlan.Report {
             out += "\(r.model) at \(r.resolution) px, batch \(r.batch): \(number(r.gflopsPerSecond, 1)) GFLOP/s, "
             out += "\(number(r.gflopsPerSecond / reference)) of the sgemm timed after each of its passes (median \(number(reference, 1)) GFLOP/s)\n"
         }
-        out += "\nPer block, ms (one profiled pass):\n\n| model | resolution | " + Self.stageOrder.map(\.rawValue).joined(separator: " | ") + " |\n"
+        out += "\nPer block, ms (one profiled pass, each stage on its own: untiled, so long sequences run slower than in the timed passes):\n\n| model | resolution | " + Self.stageOrder.map(\.rawValue).joined(separator: " | ") + " |\n"
         out += "|---|---|" + String(repeating: "---|", count: Self.stageOrder.count) + "\n"
         for r in results {
             out += "| \(r.model) | \(r.resolution) | " + Self.stageOrder.map { s in r.breakdown[s.rawValue].map { number($0, 3) } ?? "-" }.joined(separator: " | ") + " |\n"
