@@ -30,6 +30,18 @@ public struct TokenTiling: Sendable, Equatable {
     /// in_proj output than `minimumBytes` (float32 x and z, E wide each).
     func applies(sequence: Int, innerDim: Int) -> Bool { sequence > target && sequence * 2 * innerDim * 4 > minimumBytes }
 
+    /// The most floats one thread's scratch takes (`ThreadScratch`) for this input, 0 when
+    /// it does not tile: what a server budgets beside the workspace, per thread.
+    static func scratchFloats(_ a: Architecture, layout: TokenLayout, tiling: TokenTiling?) -> Int {
+        let (s, d, e, reach) = (layout.sequence, a.embedDim, a.innerDim, a.convWidth - 1)
+        guard let tiling, layout.tokens == layout.embedded, tiling.applies(sequence: s, innerDim: e) else { return 0 }
+        // A tile is at most one run longer than the target (`tile(sequence:...)`).
+        let longestRun = a.pools ? max(layout.grid.rows, layout.grid.cols) * a.channelTokens : 1
+        let tile = min(s, tiling.target + longestRun), rows = min(s, tile + 2 * reach)
+        let project = rows * e + 2 * tile * e + rows * d, combine = tile * 2 * (e + d)
+        return max(project, combine)
+    }
+
     /// Tile length for a sequence of runs of `span` tokens: whole runs, about `target` tokens,
     /// the tiles of equal length, and at least one tile per thread (down to one run each).
     func tile(sequence: Int, span: Int, batch: Int, threads: Int) -> Int {

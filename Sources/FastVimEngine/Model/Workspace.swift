@@ -37,6 +37,8 @@ public final class Workspace: @unchecked Sendable {
     let features: UnsafeMutablePointer<Float>   // (B, D)
     /// How the mixer cuts long sequences into tiles (nil: never).
     let tiling: TokenTiling?
+    /// The most a thread's tile scratch takes for this input (0: untiled).
+    private let scratchFloats: Int
     /// The allocation this workspace owns; nil for a slice (`ImageSlices`), which borrows
     /// its parent's. Only the parent holds its slices, so the memory outlives them.
     private let arena: UnsafeMutableBufferPointer<Float>?
@@ -46,7 +48,11 @@ public final class Workspace: @unchecked Sendable {
     /// When set, forward passes record their time per stage here.
     public var profile: StageProfile?
 
-    public var byteCount: Int { (arena?.count ?? 0) * MemoryLayout<Float>.size }
+    /// The workspace's buffers and, for a tiled pass, every thread's scratch at its largest.
+    public var byteCount: Int {
+        guard let arena else { return 0 }
+        return (arena.count + Parallel.width * scratchFloats) * MemoryLayout<Float>.size
+    }
 
     /// The pooled features of the last forward pass, (batch, D): the head's input.
     public func pooledFeatures(embedDim d: Int) -> [Float] {
@@ -69,6 +75,7 @@ public final class Workspace: @unchecked Sendable {
         sequence = layout.sequence
         maxGroups = layout.maxGroups
         self.tiling = keptTokens == nil ? tiling : nil
+        scratchFloats = TokenTiling.scratchFloats(a, layout: layout, tiling: self.tiling)
         buffers = ActivationLayout(Activation.cpu, shape: shape, alignment: Self.alignment)
         let one = ActivationShape(a, batch: 1, height: height, width: width, keptTokens: keptTokens)
         perImage = Dictionary(uniqueKeysWithValues: Activation.cpu.map { ($0, $0.elements(one)) })
@@ -93,7 +100,7 @@ public final class Workspace: @unchecked Sendable {
         precondition(!images.isEmpty && images.upperBound <= parent.batch)
         (batch, height, width, grid) = (images.count, parent.height, parent.width, parent.grid)
         (sequence, tokens, isMasked, maxGroups) = (parent.sequence, parent.tokens, parent.isMasked, parent.maxGroups)
-        (arena, buffers, perImage, tiling) = (nil, parent.buffers, parent.perImage, parent.tiling)
+        (arena, buffers, perImage, tiling, scratchFloats) = (nil, parent.buffers, parent.perImage, parent.tiling, 0)
         let first = images.lowerBound
         func at(_ buffer: Activation, _ base: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             base + first * parent.perImage[buffer]!
@@ -149,7 +156,8 @@ public final class Workspace: @unchecked Sendable {
     /// what a server checks against its memory budget before it accepts an input size.
     public static func byteCount(_ a: Architecture, batch: Int, height: Int, width: Int) -> Int {
         guard batch > 0, height > 0, width > 0 else { return 0 }
-        return ActivationLayout.totalBytes(Activation.cpu, shape: ActivationShape(a, batch: batch, height: height, width: width),
-                                           alignment: alignment)
+        let shape = ActivationShape(a, batch: batch, height: height, width: width)
+        let scratch = Parallel.width * TokenTiling.scratchFloats(a, layout: shape.layout, tiling: TokenTiling())
+        return ActivationLayout.totalBytes(Activation.cpu, shape: shape, alignment: alignment) + scratch * 4
     }
 }
