@@ -15,17 +15,19 @@ extension VisionMamba {
 
         let profile = ws.profile
         let pools = width > 1 || (a.pools && a.scalingFactor != 1)
-        let directions2 = [(ws.xF, ws.pooledF, w.forward, false), (ws.xB, ws.pooledB, w.backward, true)]
         // A tile's tokens are whole groups: groups of `span` tokens.
         let span = width * interleave
-        func pool(_ tile: TokenTile) {
-            let i = tile.image
+        // Pools a tile's runs from its conv output (x_f, x_b from the tile's first token on).
+        func poolRuns(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>) {
             let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
-            for (out, pooled, _, _) in directions2 {
-                poolGroups(pooled + (i * groups + first) * e, ldo: e, out + (i * s + tile.tokens.lowerBound) * e, ldx: e,
-                           groups: count, width: width, interleave: interleave, channels: e, collapse: a.collapse,
-                           scale: a.scalingFactor)
+            for (x, pooled) in [(xf, ws.pooledF), (xb, ws.pooledB)] {
+                poolGroups(pooled + (tile.image * groups + first) * e, ldo: e, x, ldx: e, groups: count, width: width,
+                           interleave: interleave, channels: e, collapse: a.collapse, scale: a.scalingFactor)
             }
+        }
+        func pool(_ tile: TokenTile) {
+            let at = (tile.image * s + tile.tokens.lowerBound) * e
+            poolRuns(tile, ws.xF + at, ws.xB + at)
         }
         // Pooling rides on the conv pass while its output is in cache; a profiled pass
         // runs it separately so its time can be reported on its own, and runs every stage
@@ -35,17 +37,7 @@ extension VisionMamba {
             tiling.applies(sequence: s, innerDim: e) ? tiling.tile(sequence: s, span: span, batch: b, threads: Parallel.width) : nil
         } : nil
         if let tile {
-            // Pooled from the tile's scratch, where the conv left its output.
-            func poolScratch(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>) {
-                let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
-                for (x, pooled) in [(xf, ws.pooledF), (xb, ws.pooledB)] {
-                    poolGroups(pooled + (tile.image * groups + first) * e, ldo: e, x, ldx: e, groups: count, width: width,
-                               interleave: interleave, channels: e, collapse: a.collapse, scale: a.scalingFactor)
-                }
-            }
-            forEachTile(ws, tile: tile) {
-                projectAndConvolve(w, ws, input: input, view: output.view, tile: $0, pool: pools ? poolScratch : nil)
-            }
+            forEachTile(ws, tile: tile) { projectAndConvolve(w, ws, input: input, view: output.view, tile: $0, pool: pools ? poolRuns : nil) }
         } else {
             profile.measure(.inProj) { inProjection(w, ws, input: input) }
             profile.measure(.conv) {

@@ -16,7 +16,7 @@ extension VisionMamba {
     /// which computes it from the same input rows when it needs it: cheaper than writing it
     /// to memory and reading it back after the scan.
     /// Unpooled (Vim), the conv's output goes to `ws.xF`/`ws.xB`, the scan's input. Pooled,
-    /// it stays in the scratch: `pool` reads it there (tile, x_f, x_b, row stride), and
+    /// it stays in the scratch: `pool` reads it there (the tile, then its x_f and x_b), and
     /// `ws.xF` gets the combine's skip term ½(D_f·x_f + D_b·x_b) instead, so the combine
     /// reads one row per token from memory where it read two.
     /// With `view`, the input is in the stream's order and the tile's rows are gathered
