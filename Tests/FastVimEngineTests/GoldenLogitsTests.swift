@@ -108,11 +108,21 @@ import TestSupport
         // Five images, so that two threads get two each and one is left over.
         let batch = 5
         let all = (0 ..< batch * per).map { i in given[i % given.count] * (1 + Float(i / given.count) * 0.1) }
-        let batched = try model.logits(input: all, batch: batch, height: shape[2], width: shape[3])
-        for i in 0 ..< batch {
-            let single = try model.logits(input: Array(all[i * per ..< (i + 1) * per]), batch: 1, height: shape[2], width: shape[3])
-            let atol = 1e-5 * max(1, maxAbs(single))
-            expectClose(single, Array(batched[i * classes ..< (i + 1) * classes]), atol: atol, "\(name): image \(i) alone vs in batch")
+        // Untiled, and tiled (the slices and the images left over then fuse the norms too).
+        for tiling in [nil, TokenTiling(target: 5, minimumBytes: 0)] {
+            func logits(_ input: [Float], batch: Int) throws -> [Float] {
+                let ws = try model.makeWorkspace(batch: batch, height: shape[2], width: shape[3], tiling: tiling)
+                var out = [Float](repeating: 0, count: batch * classes)
+                input.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { model.forward(ws, input: p.baseAddress!, logits: $0.baseAddress!) } }
+                return out
+            }
+            let batched = try logits(all, batch: batch)
+            for i in 0 ..< batch {
+                let single = try logits(Array(all[i * per ..< (i + 1) * per]), batch: 1)
+                let atol = 1e-5 * max(1, maxAbs(single))
+                expectClose(single, Array(batched[i * classes ..< (i + 1) * classes]), atol: atol,
+                            "\(name): image \(i) alone vs in batch, tiles \(tiling.map { "of about \($0.target)" } ?? "none")")
+            }
         }
     }
 }
