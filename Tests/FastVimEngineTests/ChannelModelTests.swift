@@ -43,16 +43,10 @@ import TestSupport
         expectClose(logits, c.logits, atol: 1e-4 * max(1, maxAbs(c.logits)), "\(c.name) logits")
         // Tiled mixers: a tile of one pooled run (its channels interleaved) or a few tokens.
         for target in [1, 9, 40] {
-            let tiled = try Self.logits(model, try inputs.floats(c.input), shape: shape, tiling: TokenTiling(target: target, minimumBytes: 0))
+            let tiled = try FastVimEngineTests.logits(model, try inputs.floats(c.input), batch: shape[0], height: shape[2], width: shape[3],
+                                   tiling: TokenTiling(target: target, minimumBytes: 0))
             expectClose(tiled, c.logits, atol: 1e-4 * max(1, maxAbs(c.logits)), "\(c.name) logits, tiles of about \(target)")
         }
-    }
-
-    static func logits(_ model: VisionMamba, _ input: [Float], shape: [Int], tiling: TokenTiling?) throws -> [Float] {
-        let ws = try model.makeWorkspace(batch: shape[0], height: shape[2], width: shape[3], tiling: tiling)
-        var out = [Float](repeating: 0, count: shape[0] * model.architecture.numClasses)
-        input.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { model.forward(ws, input: p.baseAddress!, logits: $0.baseAddress!) } }
-        return out
     }
 
     /// Spatial-First orders tokens (channel, row, col): a different model from Channel-First
@@ -67,7 +61,7 @@ import TestSupport
         #expect(both.allSatisfy { $0.isFinite })
         expectClose(first, Array(both[0 ..< 16]), atol: 1e-5, "Spatial-First image 0 alone vs in batch")
         for target in [1, 16] {
-            let tiled = try Self.logits(model, x, shape: [2, 8, 64, 64], tiling: TokenTiling(target: target, minimumBytes: 0))
+            let tiled = try logits(model, x, batch: 2, height: 64, width: 64, tiling: TokenTiling(target: target, minimumBytes: 0))
             expectClose(tiled, both, atol: 1e-5, "Spatial-First tiles of about \(target) vs untiled")
         }
         let channelFirst = try #require(Self.cases.first { $0.name == "fastchannelvim_small" })

@@ -29,26 +29,28 @@ import TestSupport
     /// still give the reference's logits, for every family, in a batch and alone.
     @Test(arguments: fixtures.map(\.name))
     func tiledMatchesReference(_ name: String) throws {
-        let f = try #require(Self.fixtures.first { $0.name == name })
-        let model = try VisionMamba(path: Fixtures.path(f.checkpoint))
-        let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
-        let shape = try #require(inputs.shape(f.input))
-        let input = try inputs.floats(f.input)
+        let (f, model, input, shape) = try Self.load(name)
         let expected = f.logits.flatMap { $0 }
         let classes = model.architecture.numClasses, per = shape[1] * shape[2] * shape[3]
         for target in [1, 5, 7] {
             for images in [0 ..< shape[0], 0 ..< 1] {
-                let ws = try model.makeWorkspace(batch: images.count, height: shape[2], width: shape[3],
-                                                 tiling: TokenTiling(target: target, minimumBytes: 0))
+                let tiling = TokenTiling(target: target, minimumBytes: 0)
+                let ws = try model.makeWorkspace(batch: images.count, height: shape[2], width: shape[3], tiling: tiling)
                 #expect(ws.tiling?.applies(sequence: ws.sequence, innerDim: model.architecture.innerDim) == true)
-                var logits = [Float](repeating: 0, count: images.count * classes)
-                Array(input[images.lowerBound * per ..< images.upperBound * per]).withUnsafeBufferPointer { p in
-                    logits.withUnsafeMutableBufferPointer { model.forward(ws, input: p.baseAddress!, logits: $0.baseAddress!) }
-                }
+                let logits = try FastVimEngineTests.logits(model, Array(input[images.lowerBound * per ..< images.upperBound * per]),
+                                                           batch: images.count, height: shape[2], width: shape[3], tiling: tiling)
                 let want = Array(expected[images.lowerBound * classes ..< images.upperBound * classes])
                 expectClose(logits, want, atol: 1e-4 * max(1, maxAbs(want)), "\(name), tiles of about \(target), \(images.count) images")
             }
         }
+    }
+
+    /// A fixture's model, its input and the input's shape.
+    static func load(_ name: String) throws -> (Fixtures.Expected, VisionMamba, [Float], [Int]) {
+        let f = try #require(fixtures.first { $0.name == name })
+        let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
+        let shape = try #require(inputs.shape(f.input))
+        return (f, try VisionMamba(path: Fixtures.path(f.checkpoint)), try inputs.floats(f.input), shape)
     }
 
     @Test func fixturesArePresent() throws {
@@ -99,11 +101,7 @@ import TestSupport
     /// over after an equal share per thread split within them), for every family.
     @Test(arguments: fixtures.map(\.name))
     func batchOfOneMatchesBatch(_ name: String) throws {
-        let f = try #require(Self.fixtures.first { $0.name == name })
-        let model = try VisionMamba(path: Fixtures.path(f.checkpoint))
-        let inputs = try SafeTensorsFile(path: Fixtures.path(f.inputsFile))
-        let shape = try #require(inputs.shape(f.input))
-        let given = try inputs.floats(f.input)
+        let (_, model, given, shape) = try Self.load(name)
         let per = shape[1] * shape[2] * shape[3], classes = model.architecture.numClasses
         // Five images, so that two threads get two each and one is left over.
         let batch = 5
@@ -111,10 +109,7 @@ import TestSupport
         // Untiled, and tiled (the slices and the images left over then fuse the norms too).
         for tiling in [nil, TokenTiling(target: 5, minimumBytes: 0)] {
             func logits(_ input: [Float], batch: Int) throws -> [Float] {
-                let ws = try model.makeWorkspace(batch: batch, height: shape[2], width: shape[3], tiling: tiling)
-                var out = [Float](repeating: 0, count: batch * classes)
-                input.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { model.forward(ws, input: p.baseAddress!, logits: $0.baseAddress!) } }
-                return out
+                try FastVimEngineTests.logits(model, input, batch: batch, height: shape[2], width: shape[3], tiling: tiling)
             }
             let batched = try logits(all, batch: batch)
             for i in 0 ..< batch {
