@@ -21,7 +21,7 @@ public enum Parallel {
     /// task runs a whole image, and the stages inside must not split again.
     static func forEach(_ count: Int, _ body: (Int) -> Void) {
         _ = blasSingleThreaded
-        if count <= 1 || configured <= 1 || pthread_getspecific(nestedKey) != nil {
+        if count <= 1 || runsInline {
             for i in 0 ..< count { body(i) }
         } else {
             // The stages write disjoint slices of shared buffers through raw pointers, which
@@ -39,6 +39,10 @@ public enum Parallel {
             }
         }
     }
+
+    /// Whether a parallel loop started here runs on this thread alone: one thread
+    /// configured, or inside a task of another loop.
+    static var runsInline: Bool { configured <= 1 || pthread_getspecific(nestedKey) != nil }
 
     /// Set (non-nil) on a thread while it runs a task of `forEach`.
     private static let nestedKey: pthread_key_t = {
