@@ -87,7 +87,7 @@ public final class CPUBackend: ComputeBackend {
     /// How the mixer cuts long sequences into tiles (nil: never).
     public let tiling: TokenTiling?
     public var summary: String {
-        let tiles = tiling.map { "tiles of about \($0.target) tokens" } ?? "untiled"
+        let tiles = tiling.map { "tiles of about \($0.target) tokens past \($0.minimumBytes >> 20) MiB of in_proj output per image" } ?? "untiled"
         return "cpu (\(Parallel.width) threads, OpenBLAS, \(tiles))"
     }
 

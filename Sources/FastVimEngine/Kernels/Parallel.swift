@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import COpenBLAS
 
 /// The engine's own threads. A forward pass splits its work (whole images, or each stage,
@@ -50,6 +51,19 @@ public enum Parallel {
         precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
         return key
     }()
+
+    /// Runs body(i) for every i in 0..<count on at most `width` tasks, each taking the next
+    /// item as it frees up: a thread slowed by other work takes fewer. (Handing
+    /// `concurrentPerform` the count itself would spread it over every CPU of the machine,
+    /// past `--threads`.)
+    static func handOut(_ count: Int, _ body: (Int) -> Void) {
+        let tasks = runsInline ? 1 : min(configured, count)
+        guard tasks > 1 else { for i in 0 ..< count { body(i) }; return }
+        let next = Atomic<Int>(0)
+        forEach(tasks) { _ in
+            while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count { body(i) }
+        }
+    }
 
     /// Splits 0..<count into about `width` ranges of at least `grain` items each.
     static func ranges(_ count: Int, grain: Int = 1, multipleOf step: Int = 1, _ body: (Range<Int>) -> Void) {

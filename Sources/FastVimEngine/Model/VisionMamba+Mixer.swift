@@ -2,7 +2,8 @@ extension VisionMamba {
     /// One bidirectional Mamba mixer over every sequence of the batch. The sequence it sees
     /// is `groups` runs of `width` tokens: FastVim pools each run to one token before the
     /// scan (width = a grid row or column), Vim scans every token (width 1, no pooling).
-    /// `output` may alias `input`: the input is consumed by in_proj first.
+    /// `output` may alias `input`: untiled, in_proj consumes the input first; tiled, each
+    /// tile reads its own input rows before it writes its own output rows.
     /// With `interleave` > 1 (Channel-First channel models) a run is every interleave-th
     /// token: group g = (row, channel) holds tokens (row·width + w)·interleave + channel.
     /// `.residual` output needs a tiled pass (`TokenTiling` applies, no profile).

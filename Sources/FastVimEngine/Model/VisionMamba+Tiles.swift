@@ -4,7 +4,7 @@ extension VisionMamba {
     func forEachTile(_ ws: Workspace, tile: Int, _ body: (TokenTile) -> Void) {
         let s = ws.sequence
         let perImage = (s + tile - 1) / tile
-        Parallel.forEach(ws.batch * perImage) { k in
+        Parallel.handOut(ws.batch * perImage) { k in
             let lo = (k % perImage) * tile
             body(TokenTile(image: k / perImage, tokens: lo ..< min(s, lo + tile)))
         }

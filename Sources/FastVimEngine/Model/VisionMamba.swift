@@ -74,7 +74,7 @@ public final class VisionMamba: @unchecked Sendable {
             } else {
                 // One task per image, handed out as threads free up: a thread slowed by other
                 // work (a server's decoding) takes fewer images instead of holding up the rest.
-                Parallel.forEach(slices.images.count) { self.blocks(slices.images[$0], scan: scan, fused: fused) }
+                Parallel.handOut(slices.images.count) { self.blocks(slices.images[$0], scan: scan, fused: fused) }
             }
             if let rest = slices.rest { blocks(rest, scan: scan, fused: fused) }
         } else {
