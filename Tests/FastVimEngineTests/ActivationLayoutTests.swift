@@ -15,6 +15,9 @@ import Testing
             let shape = ActivationShape(model.architecture, batch: batch, height: height, width: width)
             let layout = ActivationLayout(Activation.cpu, shape: shape, alignment: 64)
             #expect((ws.byteCount > layout.totalBytes) == (height == 1024), "\(name) \(height)x\(width): scratch budgeted when tiled")
+            let untiled = try model.makeWorkspace(batch: batch, height: height, width: width, tiling: nil)
+            #expect(untiled.byteCount == layout.totalBytes)
+            #expect(Workspace.byteCount(model.architecture, batch: batch, height: height, width: width, tiling: nil) == layout.totalBytes)
             #expect(layout.totalBytes == ActivationLayout.totalBytes(Activation.cpu, shape: shape, alignment: 64))
             // Laid out in order, aligned, without overlap.
             for (x, y) in zip(layout.order, layout.order.dropFirst()) {

@@ -154,10 +154,12 @@ public final class Workspace: @unchecked Sendable {
 
     /// The bytes a workspace for this input would hold, worked out without allocating it:
     /// what a server checks against its memory budget before it accepts an input size.
-    public static func byteCount(_ a: Architecture, batch: Int, height: Int, width: Int) -> Int {
+    /// `tiling`: the workspace's (nil: untiled, no scratch).
+    public static func byteCount(_ a: Architecture, batch: Int, height: Int, width: Int,
+                                 tiling: TokenTiling? = TokenTiling()) -> Int {
         guard batch > 0, height > 0, width > 0 else { return 0 }
         let shape = ActivationShape(a, batch: batch, height: height, width: width)
-        let scratch = Parallel.width * TokenTiling.scratchFloats(a, layout: shape.layout, tiling: TokenTiling())
+        let scratch = Parallel.width * TokenTiling.scratchFloats(a, layout: shape.layout, tiling: tiling)
         return ActivationLayout.totalBytes(Activation.cpu, shape: shape, alignment: alignment) + scratch * 4
     }
 }

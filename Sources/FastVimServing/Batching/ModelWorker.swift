@@ -116,7 +116,9 @@ public final class ModelWorker: @unchecked Sendable {
 
     /// Activation bytes of one pass over (images, height, width), worked out without allocating.
     public func activationBytes(images: Int, height: Int, width: Int) -> Int {
-        Workspace.byteCount(bundle.model.architecture, batch: images, height: height, width: width)
+        // A CPU pass's tiles take scratch per thread as its backend tiles them; a device's need none.
+        Workspace.byteCount(bundle.model.architecture, batch: images, height: height, width: width,
+                            tiling: (bundle.backend as? CPUBackend)?.tiling)
     }
 
     /// Refuses, before anything is allocated for it, an input whose pass alone would exceed
