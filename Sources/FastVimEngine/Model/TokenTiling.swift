@@ -38,9 +38,19 @@ public struct TokenTiling: Sendable, Equatable {
         // A tile is at most one run longer than the target (`tile(sequence:...)`).
         let longestRun = a.pools ? max(layout.grid.rows, layout.grid.cols) * a.channelTokens : 1
         let tile = min(s, tiling.target + longestRun), rows = min(s, tile + 2 * reach)
-        let project = rows * e + 2 * tile * e + rows * d, combine = tile * 2 * (e + d)
-        return max(project, combine)
+        return max(projectScratch(rows: rows, tile: tile, e: e, d: d, pooled: a.pools, gathered: a.pools),
+                   combineScratch(tile: tile, e: e, d: d))
     }
+
+    /// Floats of a tile's scratch in `projectAndConvolve`: x over `rows` (the tile and the
+    /// conv's reach), the pooled models' conv output over the tile, the gathered input rows.
+    static func projectScratch(rows: Int, tile: Int, e: Int, d: Int, pooled: Bool, gathered: Bool) -> Int {
+        (rows + (pooled ? 2 * tile : 0)) * e + (gathered ? rows * d : 0)
+    }
+
+    /// Floats of a tile's scratch in `combineAndProject`: z and the gated rows (E wide),
+    /// out_proj's output and the gathered input (D wide).
+    static func combineScratch(tile: Int, e: Int, d: Int) -> Int { tile * 2 * (e + d) }
 
     /// Tile length for a sequence of runs of `span` tokens: whole runs, about `target` tokens,
     /// the tiles of equal length, and at least one tile per thread (down to one run each).

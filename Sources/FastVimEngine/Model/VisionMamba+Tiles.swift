@@ -30,7 +30,8 @@ extension VisionMamba {
         let lo = max(0, t0 - reach), hi = min(s, t1 + reach)
         // Scratch: x (hi - lo rows), the pooled models' conv output (2 · n rows), the gathered input.
         let convRows = pool == nil ? 0 : 2 * n
-        let scratch = ThreadScratch.floats((hi - lo + convRows) * e + (view == nil ? 0 : (hi - lo) * d))
+        let scratch = ThreadScratch.floats(TokenTiling.projectScratch(rows: hi - lo, tile: n, e: e, d: d, pooled: pool != nil,
+                                                                      gathered: view != nil))
         let x = scratch
         var rows = input + (image + lo) * d
         if let view {
@@ -85,7 +86,7 @@ extension VisionMamba {
         let (d, e) = (architecture.embedDim, architecture.innerDim)
         let first = tile.image * ws.sequence + tile.tokens.lowerBound, rows = tile.tokens.count
         // Scratch: z, gated (rows · E each), out_proj's output and the gathered input (rows · D each).
-        let z = ThreadScratch.floats(rows * 2 * (e + d))
+        let z = ThreadScratch.floats(TokenTiling.combineScratch(tile: rows, e: e, d: d))
         let gated = z + rows * e
         var source = input + first * d
         if let view = output.view {

@@ -131,23 +131,21 @@ public final class VisionMamba: @unchecked Sendable {
         let (viewRows, viewCols) = transposed ? (ws.grid.cols, ws.grid.rows) : (ws.grid.rows, ws.grid.cols)
         // Pooled runs: a row of the view. Channel-First tokens interleave the channels, so a
         // run is every `interleave`-th token; Spatial-First keeps each channel's grid contiguous.
+        // Vim scans every token: runs of one.
         let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
-        let interleave = channelFirst ? a.channelTokens : 1
-        let groups = viewRows * a.channelTokens
+        let (groups, width, interleave) = a.pools
+            ? (viewRows * a.channelTokens, viewCols, channelFirst ? a.channelTokens : 1) : (s, 1, 1)
         if fused {
             let next = index + 1 < weights.blocks.count ? weights.blocks[index + 1].norm : weights.normF
             let view = transposed ? TransposedView(rows: ws.grid.rows, cols: ws.grid.cols, inner: interleave) : nil
-            let (groups, width) = a.pools ? (groups, viewCols) : (s, 1)
             mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: view), groups: groups, width: width,
-                  interleave: a.pools ? interleave : 1, scan: scan)
+                  interleave: interleave, scan: scan)
         } else if transposed {
             profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
-            mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: viewCols, interleave: interleave, scan: scan)
+            mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: width, interleave: interleave, scan: scan)
             profile.measure(.transpose) { permute(ws.hidden, ws.permuted, ws: ws, toColumnMajor: false) }
-        } else if a.pools {
-            mixer(block, ws, input: ws.normed, output: .rows(ws.hidden), groups: groups, width: viewCols, interleave: interleave, scan: scan)
         } else {
-            mixer(block, ws, input: ws.normed, output: .rows(ws.hidden), groups: s, width: 1, interleave: 1, scan: scan)
+            mixer(block, ws, input: ws.normed, output: .rows(ws.hidden), groups: groups, width: width, interleave: interleave, scan: scan)
         }
     }
 
