@@ -15,7 +15,7 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 FROM ${SWIFT_IMAGE} AS build
 # The C libraries the package links against (headers and .so); already present in the offline
 # build image, installed from Debian on the official one.
-RUN set -eu; pkgs="libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev"; \
+RUN set -eu; pkgs="libopenblas-dev libdnnl-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev"; \
     missing=""; for p in $pkgs; do \
       dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; \
     done; \

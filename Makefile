@@ -1,7 +1,7 @@
 # FastVim Serve. `make test` and `make serve` work on a fresh Debian 12 machine with Swift:
 # missing system packages are installed first (non-interactively, and we say so).
 
-APT_PACKAGES := libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev curl nghttp2-client openssl
+APT_PACKAGES := libopenblas-dev libdnnl-dev libjpeg-dev libpng-dev zlib1g-dev libnghttp2-dev libssl-dev curl nghttp2-client openssl
 # Numeric tests are hot loops: debug Swift is 10-100x slower, so tests run optimised.
 SWIFT_RELEASE := -c release
 SWIFT_TEST_FLAGS := $(SWIFT_RELEASE) -Xswiftc -enable-testing

@@ -44,6 +44,7 @@ let package = Package(
     targets: [
         // System libraries, each behind a module map with a one-line shim header.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CNGHTTP2", path: "Sources/CNGHTTP2"),
         .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
@@ -61,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "FastVimEngine",
-            dependencies: ["COpenBLAS", "CZlib"],
+            dependencies: ["COpenBLAS", "CDNNL", "CZlib"],
             swiftSettings: fastMath
         ),
         .target(

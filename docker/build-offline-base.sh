@@ -29,7 +29,7 @@ MIRRORED_PACKAGES=(apple/swift-argument-parser apple/swift-log apple/swift-metri
 SWIFT_BUILD_DEPS=(binutils git gnupg2 ca-certificates libc6-dev libcurl4-openssl-dev libedit2
                   libgcc-12-dev libpython3-dev libsqlite3-0 libstdc++-12-dev libxml2-dev
                   libncurses-dev libz3-dev pkg-config tzdata zlib1g-dev uuid-dev
-                  libopenblas-dev libjpeg-dev libpng-dev libnghttp2-dev libssl-dev)
+                  libopenblas-dev libdnnl-dev libjpeg-dev libpng-dev libnghttp2-dev libssl-dev)
 # Parts of the toolchain a command-line `swift build` never uses (debugger, IDE services,
 # documentation, embedded Swift): leaving them out saves about 1.5 GB.
 TOOLCHAIN_EXCLUDES=(usr/bin/lldb usr/bin/lldb-server usr/bin/lldb-dap usr/bin/lldb-argdumper

@@ -132,7 +132,7 @@ serve | -*)
                send-timeout max-buffered-body-bytes max-response-queue-bytes max-activation-bytes \
                max-queued-input-bytes shutdown-timeout max-batch-size max-queue-delay-ms batching max-queue \
                request-timeout-ms top-k benchmark-max-seconds log-level device precision \
-               cuda-library-path kernel-cache tile-tokens threads decode-workers; do
+               cuda-library-path kernel-cache tile-tokens gemm-library threads decode-workers; do
         var=FASTVIM_$(tr 'a-z-' 'A-Z_' <<<"$opt")
         [[ -n "${!var:-}" ]] && args+=("--$opt" "${!var}")
     done

@@ -3,6 +3,7 @@ import FastVimCUDA
 import FastVimEngine
 
 extension GemmPrecision: ExpressibleByArgument {}
+extension GemmLibrary: ExpressibleByArgument {}
 
 /// Where forward passes run, shared by every command that runs a model.
 struct DeviceOptions: ParsableArguments {
@@ -21,6 +22,9 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .customLong("tile-tokens"), help: "CPU: tokens per tile when the mixer cuts a long sequence into tiles, which it does once a block's in_proj output per image passes 4 MiB (0: never tile; default \(TokenTiling.defaultTarget)).")
     var tileTokens: Int?
 
+    @Option(name: .customLong("gemm-library"), help: "CPU: the library behind the engine's sgemm: onednn (default) or openblas (docs/BENCHMARKS.md compares them).")
+    var gemmLibrary: GemmLibrary?
+
     init() {}
 
     var isCUDA: Bool { device == "cuda" || device.hasPrefix("cuda:") }
@@ -29,6 +33,7 @@ struct DeviceOptions: ParsableArguments {
         guard device == "cpu" || isCUDA else { throw ValidationError("--device is cpu, cuda or cuda:N, not \(device)") }
         if let tileTokens, tileTokens < 0 { throw ValidationError("--tile-tokens is 0 (untiled) or a positive number of tokens, not \(tileTokens)") }
         if isCUDA && tileTokens != nil { throw ValidationError("--tile-tokens applies to the CPU only") }
+        if isCUDA && gemmLibrary != nil { throw ValidationError("--gemm-library applies to the CPU only (a GPU runs cuBLAS)") }
         if !isCUDA && precision != .fp32 { throw ValidationError("--precision \(precision.rawValue) needs --device cuda: the CPU computes in fp32") }
     }
 
@@ -36,6 +41,7 @@ struct DeviceOptions: ParsableArguments {
     func backend() throws -> any ComputeBackend {
         try validate()
         guard isCUDA else {
+            if let gemmLibrary { GemmLibrary.select(gemmLibrary) }
             guard let tileTokens else { return CPUBackend.shared }
             return CPUBackend(tiling: tileTokens == 0 ? nil : TokenTiling(target: tileTokens))
         }

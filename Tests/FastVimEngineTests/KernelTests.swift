@@ -148,6 +148,37 @@ import TestSupport
         }
     }
 
+    /// Both sgemm libraries against a plain loop, in both weight layouts, on strided
+    /// operands (column slices of wider buffers, as in_proj's x and z are read) and with
+    /// accumulation into C; the shapes include the model's per-image and per-tile ones and
+    /// row counts the engine's split leaves uneven.
+    @Test(arguments: GemmLibrary.allCases, [[197, 768, 192], [197, 192, 384], [33, 17, 5], [1, 3, 8], [130, 40, 12]])
+    func gemmMatchesPlainLoops(_ library: GemmLibrary, _ shape: [Int]) {
+        let (m, n, k) = (shape[0], shape[1], shape[2])
+        var rng = Rand(state: 5)
+        let lda = k + 3, ldOut = n + 2
+        let a = (0 ..< m * lda).map { _ in rng.next() }, b = (0 ..< n * k).map { _ in rng.next() }
+        let bT = (0 ..< k * n).map { b[($0 % n) * k + $0 / n] }            // (k, n) of the (n, k) weight
+        let start = (0 ..< m * ldOut).map { _ in rng.next() }
+        var nt = start, nn = [Float](repeating: .nan, count: m * ldOut), ntSum = start
+        gemmNT(&nt, ldOut: ldOut, a, lda: lda, b, ldb: k, m: m, n: n, k: k, library: library)
+        gemmNN(&nn, ldOut: ldOut, a, lda: lda, bT, ldb: n, m: m, n: n, k: k, library: library)
+        gemmNT(&ntSum, ldOut: ldOut, a, lda: lda, b, ldb: k, m: m, n: n, k: k, accumulate: true, library: library)
+        var worst: Double = 0
+        for i in 0 ..< m {
+            for j in 0 ..< n {
+                var ref: Double = 0
+                for c in 0 ..< k { ref += Double(a[i * lda + c]) * Double(b[j * k + c]) }
+                let at = i * ldOut + j
+                worst = max(worst, abs(Double(nt[at]) - ref), abs(Double(nn[at]) - ref),
+                            abs(Double(ntSum[at]) - Double(start[at]) - ref))
+            }
+            // The padding past n is never written.
+            for j in n ..< ldOut { #expect(nt[i * ldOut + j] == start[i * ldOut + j] && nn[i * ldOut + j].isNaN) }
+        }
+        #expect(worst < 1e-5 * Double(k), "\(library) \(m)x\(n)x\(k): largest error \(worst)")
+    }
+
     /// The reverse conv is the forward conv of the flipped sequence, flipped back; both on a
     /// channel slice of a wider buffer, as the mixer calls them.
     @Test func reverseConvIsFlippedForwardConv() {

@@ -80,7 +80,7 @@ extension ForwardPass {
     }
 }
 
-/// The CPU engine: OpenBLAS GEMMs and the engine's SIMD kernels over `Parallel`'s threads.
+/// The CPU engine: GEMMs on oneDNN or OpenBLAS (`GemmLibrary`) and the engine's SIMD kernels over `Parallel`'s threads.
 public final class CPUBackend: ComputeBackend {
     public static let shared = CPUBackend()
     public let name = "cpu"
@@ -88,7 +88,7 @@ public final class CPUBackend: ComputeBackend {
     public let tiling: TokenTiling?
     public var summary: String {
         let tiles = tiling.map { "tiles of about \($0.target) tokens past \($0.minimumBytes >> 20) MiB of in_proj output per image" } ?? "untiled"
-        return "cpu (\(Parallel.width) threads, OpenBLAS, \(tiles))"
+        return "cpu (\(Parallel.width) threads, \(GemmLibrary.current.displayName) sgemm, \(tiles))"
     }
 
     public init(tiling: TokenTiling? = TokenTiling()) { self.tiling = tiling }

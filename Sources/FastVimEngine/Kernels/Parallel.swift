@@ -4,9 +4,9 @@ import Synchronization
 import COpenBLAS
 
 /// The engine's own threads. A forward pass splits its work (whole images, or each stage,
-/// GEMMs included) over `Parallel.width` tasks on GCD's pool, and OpenBLAS runs
-/// single-threaded inside each task: one pool for all the work, so OpenBLAS's idle workers
-/// never spin against ours.
+/// GEMMs included) over `Parallel.width` tasks on GCD's pool, and the sgemm (oneDNN or
+/// OpenBLAS) runs single-threaded inside each task: one pool for all the work, so no
+/// library's idle workers spin against ours.
 public enum Parallel {
     nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
     private static let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
