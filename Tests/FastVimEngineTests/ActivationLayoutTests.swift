@@ -14,7 +14,14 @@ import Testing
                     "\(name) \(batch)x\(height)x\(width)")
             let shape = ActivationShape(model.architecture, batch: batch, height: height, width: width)
             let layout = ActivationLayout(Activation.cpu, shape: shape, alignment: 64)
-            #expect((ws.byteCount > layout.totalBytes) == (height == 1024), "\(name) \(height)x\(width): scratch budgeted when tiled")
+            // Tiled, the workspace leaves out what only untiled stages use, and budgets scratch.
+            let tiledOnly = ActivationLayout(Activation.cpuTiledOnly, shape: shape, alignment: 64)
+            #expect(ws.isTiledOnly == (height == 1024), "\(name) \(height)x\(width)")
+            let held = ws.isTiledOnly ? tiledOnly : layout
+            #expect((ws.byteCount > held.totalBytes) == (height == 1024), "\(name) \(height)x\(width): scratch budgeted when tiled")
+            #expect(ws.byteCount < layout.totalBytes || height != 1024, "\(name): a tiled-only workspace is the smaller")
+            let full = try model.makeWorkspace(batch: batch, height: height, width: width, untiledBuffers: true)
+            #expect(!full.isTiledOnly && full.byteCount - ws.byteCount == layout.totalBytes - held.totalBytes)
             let untiled = try model.makeWorkspace(batch: batch, height: height, width: width, tiling: nil)
             #expect(untiled.byteCount == layout.totalBytes)
             #expect(Workspace.byteCount(model.architecture, batch: batch, height: height, width: width, tiling: nil) == layout.totalBytes)

@@ -38,6 +38,12 @@ import TestSupport
             #expect((m.breakdown[stage] ?? 0) > 0, "no time for \(stage)")
         }
         #expect(m.peakMemoryBytes > model.parameterCount * 4)
+        // Tiled, the timed passes run on a tiled-only workspace; the breakdown's profiled pass
+        // gets a full one of its own.
+        let tiled = CPUBackend(tiling: TokenTiling(target: 4, minimumBytes: 0))
+        let t = try #require(try ResolutionBenchmark.measure(model, name: "fastvim-t", resolution: 64, batch: 2, warmup: 0, iterations: 1,
+                                                              backend: tiled))
+        #expect(t.breakdown["in_proj"] ?? 0 > 0 && t.peakMemoryBytes < m.peakMemoryBytes)
         // Profiling a pass must not change its numbers: profiled and plain logits agree.
         let ws = try model.makeWorkspace(batch: 1, height: 64, width: 64)
         let input = [Float](repeating: 0.3, count: 3 * 64 * 64)

@@ -73,7 +73,7 @@ public enum BackendOpsCheck {
         let shared = Activation.cpu.filter { Activation.device.contains($0) }
 
         // The CPU pass, its activations recorded after every stage.
-        let ws = try model.makeWorkspace(batch: c.batch, height: c.height, width: c.width)
+        let ws = try model.makeWorkspace(batch: c.batch, height: c.height, width: c.width, untiledBuffers: true)
         // Read by the observer while the pass writes it: memory of its own, not an array.
         let logits = UnsafeMutableBufferPointer<Float>.allocate(capacity: c.batch * max(a.numClasses, 1))
         logits.initialize(repeating: 0)

@@ -137,19 +137,26 @@ public final class CPUForwardPass: ForwardPass, StageProfiling {
         loadedLogits = [Float](repeating: 0, count: batch * max(a.numClasses, 1))
     }
 
+    /// A tiled-only workspace lacks the buffers a profiled pass's separate stages need: the
+    /// profile then runs on a full workspace of the same input, made for it and freed after.
     public func profileStages() throws -> [StageProfile.Stage: Double] {
         let profile = StageProfile()
-        workspace.profile = profile
-        defer { workspace.profile = nil }
-        try runLoaded()
+        let ws = workspace.isTiledOnly
+            ? try model.makeWorkspace(batch: batch, height: height, width: width, tiling: workspace.tiling, untiledBuffers: true)
+            : workspace
+        ws.profile = profile
+        defer { ws.profile = nil }
+        run(loadedOn: ws)
         return profile.millisecondsPerPass
     }
 
-    public func runLoaded() throws {
+    public func runLoaded() throws { run(loadedOn: workspace) }
+
+    private func run(loadedOn ws: Workspace) {
         let head = model.architecture.numClasses > 0
         loaded.withUnsafeBufferPointer { inp in
             loadedLogits.withUnsafeMutableBufferPointer { out in
-                model.forward(workspace, input: inp.baseAddress!, logits: head ? out.baseAddress! : nil)
+                model.forward(ws, input: inp.baseAddress!, logits: head ? out.baseAddress! : nil)
             }
         }
     }

@@ -47,6 +47,12 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
         .position, .columns, .patches, .residual, .hidden, .normed, .permuted, .xz,
     ] + perDirection + [.gated, .scanState, .features]
 
+    /// What the CPU engine's workspace holds when every pass it runs is tiled and fused
+    /// (`Workspace.isTiledOnly`): the tiles keep in_proj's output and the gated rows in each
+    /// thread's scratch, and read odd FastVim blocks through a view instead of a transposed
+    /// copy, so those three buffers (three fifths of FastVim-T's at 2048 px) are left out.
+    public static let cpuTiledOnly: [Activation] = cpu.filter { ![.xz, .gated, .permuted].contains($0) }
+
     /// What a device's forward plan holds.
     public static let device: [Activation] = [
         .input, .columns, .patches, .position, .residual, .hidden, .normed, .permuted, .xz,

@@ -25,10 +25,11 @@ public final class VisionMamba: @unchecked Sendable {
 
     /// Buffers for inputs of this batch size and image size, with the position embedding
     /// fitted to the input's grid. `tiling`: how long sequences are cut (nil: never).
+    /// `untiledBuffers`: for profiled and traced passes (`Workspace.isTiledOnly`).
     public func makeWorkspace(batch: Int, height: Int, width: Int, keptTokens: Int? = nil,
-                              tiling: TokenTiling? = TokenTiling()) throws(CheckpointError) -> Workspace {
+                              tiling: TokenTiling? = TokenTiling(), untiledBuffers: Bool = false) throws(CheckpointError) -> Workspace {
         let ws = try Workspace(model: architecture, batch: batch, height: height, width: width, keptTokens: keptTokens,
-                               tiling: tiling)
+                               tiling: tiling, untiledBuffers: untiledBuffers)
         try fitPositionEmbedding(into: ws)
         return ws
     }
@@ -61,6 +62,7 @@ public final class VisionMamba: @unchecked Sendable {
         // stream and norm it for the next block while the rows are in cache: no separate norm
         // passes or transposes. A profiled or traced pass keeps every stage apart.
         let fused = profile == nil && trace == nil && ws.tiling?.applies(sequence: s, innerDim: architecture.innerDim) == true
+        precondition(fused || !ws.isTiledOnly, "a profiled or traced pass needs a workspace made with untiledBuffers")
         if let slices {
             // A profiled pass records thread 0's images, the ones it gets below (every thread
             // does the same work on its own); an unprofiled pass records nothing.

@@ -37,6 +37,9 @@ public final class Workspace: @unchecked Sendable {
     let features: UnsafeMutablePointer<Float>   // (B, D)
     /// How the mixer cuts long sequences into tiles (nil: never).
     let tiling: TokenTiling?
+    /// Tiling applies and the buffers only untiled stages use were left out
+    /// (`Activation.cpuTiledOnly`): plain passes only, neither profiled nor traced.
+    public let isTiledOnly: Bool
     /// The most a thread's tile scratch takes for this input (0: untiled).
     private let scratchFloats: Int
     /// The allocation this workspace owns; nil for a slice (`ImageSlices`), which borrows
@@ -61,8 +64,10 @@ public final class Workspace: @unchecked Sendable {
 
     /// `keptTokens`: masked (FastMaskVim) encoding, where only that many tokens per image
     /// enter the blocks; the patch embedding still covers the whole grid.
+    /// `untiledBuffers`: keep every buffer even where tiling applies, for profiled and
+    /// traced passes, which run their stages apart.
     init(model a: Architecture, batch: Int, height: Int, width: Int, keptTokens: Int? = nil,
-         tiling: TokenTiling? = TokenTiling()) throws(CheckpointError) {
+         tiling: TokenTiling? = TokenTiling(), untiledBuffers: Bool = false) throws(CheckpointError) {
         guard batch > 0, height > 0, width > 0 else { throw .invalidConfig("empty input: batch \(batch), \(height)x\(width)") }
         self.batch = batch
         self.height = height
@@ -75,16 +80,20 @@ public final class Workspace: @unchecked Sendable {
         sequence = layout.sequence
         maxGroups = layout.maxGroups
         self.tiling = keptTokens == nil ? tiling : nil
+        isTiledOnly = !untiledBuffers && Self.tilesOnly(a, layout: layout, tiling: self.tiling)
         scratchFloats = TokenTiling.scratchFloats(a, layout: layout, tiling: self.tiling)
-        buffers = ActivationLayout(Activation.cpu, shape: shape, alignment: Self.alignment)
+        let held = isTiledOnly ? Activation.cpuTiledOnly : Activation.cpu
+        buffers = ActivationLayout(held, shape: shape, alignment: Self.alignment)
         let one = ActivationShape(a, batch: 1, height: height, width: width, keptTokens: keptTokens)
-        perImage = Dictionary(uniqueKeysWithValues: Activation.cpu.map { ($0, $0.elements(one)) })
+        perImage = Dictionary(uniqueKeysWithValues: Activation.cpu.map { ($0, held.contains($0) ? $0.elements(one) : 0) })
         let arena = UnsafeMutableBufferPointer<Float>.allocate(capacity: buffers.totalBytes / 4)
         arena.initialize(repeating: 0)
         self.arena = arena
         let base = arena.baseAddress!
         let buffers = self.buffers
-        func at(_ buffer: Activation) -> UnsafeMutablePointer<Float> { base + buffers[buffer].offset / 4 }
+        // A buffer left out points at the arena's start: nothing reads it (`forward` runs a
+        // tiled-only workspace fused, and refuses to profile or trace it).
+        func at(_ buffer: Activation) -> UnsafeMutablePointer<Float> { held.contains(buffer) ? base + buffers[buffer].offset / 4 : base }
         (posEmbed, columns, patches) = (at(.position), at(.columns), at(.patches))
         (residual, hidden, normed, permuted) = (at(.residual), at(.hidden), at(.normed), at(.permuted))
         (xz, xF, xB) = (at(.xz), at(.convolved(.forward)), at(.convolved(.backward)))
@@ -101,6 +110,7 @@ public final class Workspace: @unchecked Sendable {
         (batch, height, width, grid) = (images.count, parent.height, parent.width, parent.grid)
         (sequence, tokens, isMasked, maxGroups) = (parent.sequence, parent.tokens, parent.isMasked, parent.maxGroups)
         (arena, buffers, perImage, tiling, scratchFloats) = (nil, parent.buffers, parent.perImage, parent.tiling, 0)
+        isTiledOnly = parent.isTiledOnly
         let first = images.lowerBound
         func at(_ buffer: Activation, _ base: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             base + first * parent.perImage[buffer]!
@@ -160,6 +170,12 @@ public final class Workspace: @unchecked Sendable {
         guard batch > 0, height > 0, width > 0 else { return 0 }
         let shape = ActivationShape(a, batch: batch, height: height, width: width)
         let scratch = Parallel.width * TokenTiling.scratchFloats(a, layout: shape.layout, tiling: tiling)
-        return ActivationLayout.totalBytes(Activation.cpu, shape: shape, alignment: alignment) + scratch * 4
+        let held = tilesOnly(a, layout: shape.layout, tiling: tiling) ? Activation.cpuTiledOnly : Activation.cpu
+        return ActivationLayout.totalBytes(held, shape: shape, alignment: alignment) + scratch * 4
+    }
+
+    /// Whether every plain pass over this input runs tiled (and fused).
+    private static func tilesOnly(_ a: Architecture, layout: TokenLayout, tiling: TokenTiling?) -> Bool {
+        tiling?.applies(sequence: layout.sequence, innerDim: a.innerDim) == true
     }
 }
