@@ -282,7 +282,7 @@ struct Serve: ParsableCommand {
         logger.info("stopped")
         _ = sources
         // A forward pass cut off by --shutdown-timeout may still be running on a worker
-        // thread: exit()'s library destructors (OpenBLAS unmapping its buffers, the CUDA
+        // thread: exit()'s library destructors (the BLAS libraries unmapping their buffers, the CUDA
         // driver's teardown) would pull memory from under it, so leave without them.
         fflush(nil)
         _exit(0)

@@ -1,9 +1,10 @@
 import CDNNL
 import COpenBLAS
 
-/// The library behind every sgemm of the CPU engine. oneDNN's JIT sgemm measured 13 to 15%
-/// more images/s for FastVim-T at 224 px, batch 8, on an AVX-512 box (docs/BENCHMARKS.md,
-/// issue 20); OpenBLAS stays selectable for side-by-side runs and for machines where it wins.
+/// The library behind every sgemm of the CPU engine. oneDNN's JIT sgemm measured 7.5% more
+/// images/s in medians for FastVim-T at 224 px, batch 8, on an AVX-512 box, and even with
+/// both libraries held to AVX2 (docs/BENCHMARKS.md, issue 20); OpenBLAS stays selectable for
+/// side-by-side runs and for machines where it wins.
 public enum GemmLibrary: String, CaseIterable, Sendable {
     case onednn, openblas
 
@@ -59,7 +60,8 @@ private func gemm(
             omp_set_num_threads(1)
             let status = dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")), Int64(rows.count),
                                     Int64(n), Int64(k), 1, rowsA, Int64(lda), b, Int64(ldb), accumulate ? 1 : 0, c, Int64(ldOut))
-            // Only malformed dimensions fail, and the engine's are its own: a bug, not an input.
+            // It fails on malformed dimensions (the engine's own: a bug, not an input) or when it
+            // cannot allocate its packing buffers; either way the pass cannot go on.
             precondition(status == dnnl_success, "dnnl_sgemm failed (\(status.rawValue))")
         case .openblas:
             // OpenBLAS clears C in its own loop when beta is 0 (sgemm_beta, 3.6 to 3.9% of a

@@ -159,7 +159,7 @@ public enum ResolutionBenchmark {
         return Double(2 * count * 4) * Double(runs) / elapsed / 1e9
     }
 
-    /// The engine's sgemm (`GemmLibrary.current`) through its own row split's own row split, on the in_proj shape of FastVim-T
+    /// The engine's sgemm (`GemmLibrary.current`) through its own row split, on the in_proj shape of FastVim-T
     /// at batch 8 with the weight laid out as the engine keeps it, (K, N): the rate the
     /// whole-model FLOP rate is compared with (multiply-add = 1 FLOP).
     public static func sgemmRate(seconds: Double = 0.25) -> Double {
