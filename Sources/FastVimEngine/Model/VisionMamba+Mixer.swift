@@ -34,9 +34,8 @@ extension VisionMamba {
         // runs it separately so its time can be reported on its own, and runs every stage
         // untiled for the same reason.
         let fusePool = pools && profile == nil
-        let tile = profile == nil ? ws.tiling.flatMap { tiling in
-            tiling.applies(sequence: s, innerDim: e) ? tiling.tile(sequence: s, span: span, batch: b, threads: Parallel.runsInline ? 1 : Parallel.width) : nil
-        } : nil
+        let tile = profile == nil && ws.tiles
+            ? ws.tiling?.tile(sequence: s, span: span, batch: b, threads: Parallel.runsInline ? 1 : Parallel.width) : nil
         if let tile {
             forEachTile(ws, tile: tile) { projectAndConvolve(w, ws, input: input, view: output.view, tile: $0, pool: pools ? poolRuns : nil) }
         } else {

@@ -61,7 +61,7 @@ public final class VisionMamba: @unchecked Sendable {
         // Long sequences run tiled, and each block's tiles add their output to the residual
         // stream and norm it for the next block while the rows are in cache: no separate norm
         // passes or transposes. A profiled or traced pass keeps every stage apart.
-        let fused = profile == nil && trace == nil && ws.tiling?.applies(sequence: s, innerDim: architecture.innerDim) == true
+        let fused = profile == nil && trace == nil && ws.tiles
         precondition(fused || !ws.isTiledOnly, "a profiled or traced pass needs a workspace made with untiledBuffers")
         if let slices {
             // A profiled pass records thread 0's images, the ones it gets below (every thread

@@ -37,6 +37,9 @@ public final class Workspace: @unchecked Sendable {
     let features: UnsafeMutablePointer<Float>   // (B, D)
     /// How the mixer cuts long sequences into tiles (nil: never).
     let tiling: TokenTiling?
+    /// Whether plain (neither profiled nor traced) passes run tiled: `tiling` applies to
+    /// this sequence. Decided here once for the forward pass, the mixer and the budget.
+    let tiles: Bool
     /// Tiling applies and the buffers only untiled stages use were left out
     /// (`Activation.cpuTiledOnly`): plain passes only, neither profiled nor traced.
     public let isTiledOnly: Bool
@@ -80,7 +83,8 @@ public final class Workspace: @unchecked Sendable {
         sequence = layout.sequence
         maxGroups = layout.maxGroups
         self.tiling = keptTokens == nil ? tiling : nil
-        isTiledOnly = !untiledBuffers && Self.tilesOnly(a, layout: layout, tiling: self.tiling)
+        tiles = Self.tiles(a, layout: layout, tiling: self.tiling)
+        isTiledOnly = tiles && !untiledBuffers
         scratchFloats = TokenTiling.scratchFloats(a, layout: layout, tiling: self.tiling)
         let held = isTiledOnly ? Activation.cpuTiledOnly : Activation.cpu
         buffers = ActivationLayout(held, shape: shape, alignment: Self.alignment)
@@ -110,7 +114,7 @@ public final class Workspace: @unchecked Sendable {
         (batch, height, width, grid) = (images.count, parent.height, parent.width, parent.grid)
         (sequence, tokens, isMasked, maxGroups) = (parent.sequence, parent.tokens, parent.isMasked, parent.maxGroups)
         (arena, buffers, perImage, tiling, scratchFloats) = (nil, parent.buffers, parent.perImage, parent.tiling, 0)
-        isTiledOnly = parent.isTiledOnly
+        (tiles, isTiledOnly) = (parent.tiles, parent.isTiledOnly)
         let first = images.lowerBound
         func at(_ buffer: Activation, _ base: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             base + first * parent.perImage[buffer]!
@@ -170,12 +174,12 @@ public final class Workspace: @unchecked Sendable {
         guard batch > 0, height > 0, width > 0 else { return 0 }
         let shape = ActivationShape(a, batch: batch, height: height, width: width)
         let scratch = Parallel.width * TokenTiling.scratchFloats(a, layout: shape.layout, tiling: tiling)
-        let held = tilesOnly(a, layout: shape.layout, tiling: tiling) ? Activation.cpuTiledOnly : Activation.cpu
+        let held = tiles(a, layout: shape.layout, tiling: tiling) ? Activation.cpuTiledOnly : Activation.cpu
         return ActivationLayout.totalBytes(held, shape: shape, alignment: alignment) + scratch * 4
     }
 
     /// Whether every plain pass over this input runs tiled (and fused).
-    private static func tilesOnly(_ a: Architecture, layout: TokenLayout, tiling: TokenTiling?) -> Bool {
+    private static func tiles(_ a: Architecture, layout: TokenLayout, tiling: TokenTiling?) -> Bool {
         tiling?.applies(sequence: layout.sequence, innerDim: a.innerDim) == true
     }
 }
