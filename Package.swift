@@ -3,27 +3,44 @@ import PackageDescription
 
 import Foundation
 
-// The engine's SIMD kernels (exp, SiLU, softplus, the scan, the conv) want AVX2 and FMA:
-// release builds target Haswell-class x86-64 when the building machine has both (the
-// binary then needs them too), and the generic baseline otherwise or when
-// FASTVIM_PORTABLE=1 is set (for binaries that must run on older CPUs).
-let hostHasAVX2: Bool = {
+// The engine's SIMD kernels (exp, SiLU, softplus, the scan, the conv) are written for one
+// vector width, chosen here for release builds by FASTVIM_CPU:
+//   avx512    AVX-512 (F, CD, BW, DQ, VL): sixteen-lane kernels, Skylake-SP-class code;
+//   avx2      AVX2 and FMA: eight-lane kernels, Haswell-class code;
+//   baseline  any x86-64 (eight-lane kernels in generic code; FASTVIM_PORTABLE=1 says the same).
+// Unset, it is the best the building machine has, and the binary then needs it too: build
+// with FASTVIM_CPU=avx2 (or baseline) for binaries that must run on other machines.
+enum TargetCPU: String { case baseline, avx2, avx512 }
+
+let targetCPU: TargetCPU = {
+    let environment = ProcessInfo.processInfo.environment
+    if environment["FASTVIM_PORTABLE"] == "1" { return .baseline }
+    if let chosen = environment["FASTVIM_CPU"], !chosen.isEmpty {
+        guard let cpu = TargetCPU(rawValue: chosen) else { fatalError("FASTVIM_CPU=\(chosen): expected baseline, avx2 or avx512") }
+        return cpu
+    }
     #if arch(x86_64) && os(Linux)
-    guard ProcessInfo.processInfo.environment["FASTVIM_PORTABLE"] != "1",
-          let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
           let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-    else { return false }
+    else { return .baseline }
     let set = Set(flags.split(separator: " ").map(String.init))
-    return set.contains("avx2") && set.contains("fma")
+    guard set.contains("avx2") && set.contains("fma") else { return .baseline }
+    return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains) ? .avx512 : .avx2
     #else
-    return false
+    return .baseline
     #endif
 }()
+
+let cpuFlags: [String] = switch targetCPU {
+case .baseline: []
+case .avx2: ["-target-cpu", "haswell"]
+case .avx512: ["-target-cpu", "skylake-avx512", "-DFASTVIM_AVX512"]
+}
 
 // Overflow checks off in the hot loops; release builds only (tests and benchmarks run
 // `-c release`), never debug ones.
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"] + (hostHasAVX2 ? ["-target-cpu", "haswell"] : []), .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-wmo"] + cpuFlags, .when(configuration: .release)),
 ]
 
 let package = Package(

@@ -88,7 +88,7 @@ public final class CPUBackend: ComputeBackend {
     public let tiling: TokenTiling?
     public var summary: String {
         let tiles = tiling.map { "tiles of about \($0.target) tokens past \($0.minimumBytes >> 20) MiB of in_proj output per image" } ?? "untiled"
-        return "cpu (\(Parallel.width) threads, \(GemmLibrary.current.displayName) sgemm, \(tiles))"
+        return "cpu (\(Parallel.width) threads, \(GemmLibrary.current.displayName) sgemm, \(vectorLanes)-lane kernels, \(tiles))"
     }
 
     public init(tiling: TokenTiling? = TokenTiling()) { self.tiling = tiling }

@@ -17,7 +17,7 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
                         reverse: reverse, tokens: tokens.lowerBound ..< tokens.lowerBound + blocks)
         tokens = tokens.lowerBound + blocks ..< tokens.upperBound
     }
-    let vectorEnd = e - e % 8
+    let vectorEnd = e - e % vectorLanes
     // Tap j of token t reads token t + offset(j); taps outside the sequence read zero.
     let step = reverse ? -1 : 1
     let first = reverse ? k - 1 : -(k - 1)
@@ -27,21 +27,21 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
             && t + first + step * (k - 1) < length
         var c = 0
         while c < vectorEnd {
-            var acc = load8(bias + c)
+            var acc = loadV(bias + c)
             if interior {
                 var src = x + (t + first) * ldx + c
                 for j in 0 ..< k {
-                    acc = acc.addingProduct(load8(weightT + j * ldw + c), load8(src))
+                    acc = acc.addingProduct(loadV(weightT + j * ldw + c), loadV(src))
                     src += step * ldx
                 }
             } else {
                 for j in 0 ..< k {
                     let s = t + first + step * j
-                    if s >= 0, s < length { acc += load8(weightT + j * ldw + c) * load8(x + s * ldx + c) }
+                    if s >= 0, s < length { acc += loadV(weightT + j * ldw + c) * loadV(x + s * ldx + c) }
                 }
             }
-            store8(silu8(acc), o + c)
-            c += 8
+            storeV(siluV(acc), o + c)
+            c += vectorLanes
         }
         while c < e {
             var acc = bias[c]
@@ -64,8 +64,8 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
 private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
                              weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
                              length: Int, channels e: Int, reverse: Bool, tokens: Range<Int>) {
-    let vectorEnd = e - e % 8
-    let zero = SIMD8<Float>(repeating: 0)
+    let vectorEnd = e - e % vectorLanes
+    let zero = FloatVector(repeating: 0)
     // Forward: output t + i reads rows t + i - 3 ... t + i; reverse: t + i + 3 down to t + i.
     let base = reverse ? 0 : -3
     var t = tokens.lowerBound
@@ -73,31 +73,31 @@ private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: 
         let first = t + base
         var c = 0
         while c < vectorEnd {
-            @inline(__always) func row(_ m: Int) -> SIMD8<Float> {
+            @inline(__always) func row(_ m: Int) -> FloatVector {
                 let s = first + m
-                return s >= 0 && s < length ? load8(x + s * ldx + c) : zero
+                return s >= 0 && s < length ? loadV(x + s * ldx + c) : zero
             }
             let (r0, r1, r2, r3, r4, r5, r6) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6))
-            let (w0, w1, w2, w3) = (load8(weightT + c), load8(weightT + ldw + c), load8(weightT + 2 * ldw + c), load8(weightT + 3 * ldw + c))
-            let b = load8(bias + c)
-            @inline(__always) func tap(_ a: SIMD8<Float>, _ bb: SIMD8<Float>, _ cc: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD8<Float> {
+            let (w0, w1, w2, w3) = (loadV(weightT + c), loadV(weightT + ldw + c), loadV(weightT + 2 * ldw + c), loadV(weightT + 3 * ldw + c))
+            let b = loadV(bias + c)
+            @inline(__always) func tap(_ a: FloatVector, _ bb: FloatVector, _ cc: FloatVector, _ d: FloatVector) -> FloatVector {
                 b.addingProduct(w0, a).addingProduct(w1, bb).addingProduct(w2, cc).addingProduct(w3, d)
             }
             let o = out + t * ldo + c
             if reverse {
-                store8(tap(r3, r2, r1, r0), o)
-                store8(tap(r4, r3, r2, r1), o + ldo)
-                store8(tap(r5, r4, r3, r2), o + 2 * ldo)
-                store8(tap(r6, r5, r4, r3), o + 3 * ldo)
+                storeV(tap(r3, r2, r1, r0), o)
+                storeV(tap(r4, r3, r2, r1), o + ldo)
+                storeV(tap(r5, r4, r3, r2), o + 2 * ldo)
+                storeV(tap(r6, r5, r4, r3), o + 3 * ldo)
             } else {
-                store8(tap(r0, r1, r2, r3), o)
-                store8(tap(r1, r2, r3, r4), o + ldo)
-                store8(tap(r2, r3, r4, r5), o + 2 * ldo)
-                store8(tap(r3, r4, r5, r6), o + 3 * ldo)
+                storeV(tap(r0, r1, r2, r3), o)
+                storeV(tap(r1, r2, r3, r4), o + ldo)
+                storeV(tap(r2, r3, r4, r5), o + 2 * ldo)
+                storeV(tap(r3, r4, r5, r6), o + 3 * ldo)
             }
-            c += 8
+            c += vectorLanes
         }
-        // Channels past the last multiple of eight, one at a time.
+        // Channels past the last whole vector, one at a time.
         while c < e {
             for i in 0 ..< 4 {
                 var acc = bias[c]

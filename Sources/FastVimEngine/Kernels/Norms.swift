@@ -11,9 +11,9 @@ func rmsNorm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, weig
         let xr = x + r * d, o = out + r * d
         let scale = 1 / sqrtf(sumOfSquares(xr, d) / Float(d) + eps)
         var i = 0
-        while i + 8 <= d {
-            store8(load8(xr + i) * scale * load8(weight + i), o + i)
-            i += 8
+        while i + vectorLanes <= d {
+            storeV(loadV(xr + i) * scale * loadV(weight + i), o + i)
+            i += vectorLanes
         }
         while i < d {
             o[i] = xr[i] * scale * weight[i]
@@ -22,24 +22,24 @@ func rmsNorm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, weig
     }
 }
 
-/// Σ x² over `n` values in two sets of eight lanes: a scalar loop runs one dependent add at a
+/// Σ x² over `n` values in two vectors of lanes: a scalar loop runs one dependent add at a
 /// time (the compiler may not reorder float sums), and one set waits on its own latency.
 @inline(__always)
 func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var l0 = SIMD8<Float>(repeating: 0), l1 = l0
+    var l0 = FloatVector(repeating: 0), l1 = l0
     var i = 0
-    while i + 16 <= n {
-        let v0 = load8(x + i), v1 = load8(x + i + 8)
+    while i + 2 * vectorLanes <= n {
+        let v0 = loadV(x + i), v1 = loadV(x + i + vectorLanes)
         l0 = l0.addingProduct(v0, v0)
         l1 = l1.addingProduct(v1, v1)
-        i += 16
+        i += 2 * vectorLanes
     }
-    while i + 8 <= n {
-        let v = load8(x + i)
+    while i + vectorLanes <= n {
+        let v = loadV(x + i)
         l0 = l0.addingProduct(v, v)
-        i += 8
+        i += vectorLanes
     }
-    var total = (l0 + l1).sum()
+    var total = horizontalSum(l0 + l1)
     while i < n {
         total += x[i] * x[i]
         i += 1
@@ -47,16 +47,16 @@ func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     return total
 }
 
-/// Σ x over `n` values in eight lanes.
+/// Σ x over `n` values in one vector of lanes.
 @inline(__always)
 func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var lanes = SIMD8<Float>(repeating: 0)
+    var lanes = FloatVector(repeating: 0)
     var i = 0
-    while i + 8 <= n {
-        lanes += load8(x + i)
-        i += 8
+    while i + vectorLanes <= n {
+        lanes += loadV(x + i)
+        i += vectorLanes
     }
-    var total = lanes.sum()
+    var total = horizontalSum(lanes)
     while i < n {
         total += x[i]
         i += 1
@@ -76,14 +76,14 @@ func addRMSNorm(_ out: UnsafeMutablePointer<Float>, residual: UnsafeMutablePoint
 func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                   n: Int, eps: Float = 1e-5) {
     let mean = sum(x, n) / Float(n)
-    var lanes = SIMD8<Float>(repeating: 0)
+    var lanes = FloatVector(repeating: 0)
     var i = 0
-    while i + 8 <= n {
-        let d = load8(x + i) - mean
+    while i + vectorLanes <= n {
+        let d = loadV(x + i) - mean
         lanes += d * d
-        i += 8
+        i += vectorLanes
     }
-    var variance = lanes.sum()
+    var variance = horizontalSum(lanes)
     while i < n {
         let d = x[i] - mean
         variance += d * d
@@ -91,9 +91,9 @@ func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>
     }
     let inv = 1 / sqrtf(variance / Float(n) + eps)
     i = 0
-    while i + 8 <= n {
-        store8((load8(x + i) - mean) * inv * load8(weight + i) + load8(bias + i), x + i)
-        i += 8
+    while i + vectorLanes <= n {
+        storeV((loadV(x + i) - mean) * inv * loadV(weight + i) + loadV(bias + i), x + i)
+        i += vectorLanes
     }
     while i < n {
         x[i] = (x[i] - mean) * inv * weight[i] + bias[i]

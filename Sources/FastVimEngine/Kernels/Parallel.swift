@@ -78,11 +78,11 @@ public enum Parallel {
     }
 
     /// Splits (batch items × channels) into tasks: whole items when the batch alone keeps
-    /// every thread busy, else channel slices (multiples of 8, for the SIMD loops).
+    /// every thread busy, else channel slices (multiples of `vectorLanes`, for the SIMD loops and the scan's layout).
     static func batchChannels(batch: Int, channels: Int, _ body: (Int, Range<Int>) -> Void) {
-        let slices = max(1, min((configured + batch - 1) / batch, channels / 8))
+        let slices = max(1, min((configured + batch - 1) / batch, channels / vectorLanes))
         var size = (channels + slices - 1) / slices
-        size = (size + 7) / 8 * 8
+        size = (size + vectorLanes - 1) / vectorLanes * vectorLanes
         let perItem = (channels + size - 1) / size
         forEach(batch * perItem) { task in
             let b = task / perItem, lo = (task % perItem) * size

@@ -8,15 +8,15 @@
 /// against four rows of w at a time, so each load of x serves four sums and each load of w two.
 func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePointer<Float>, ldx: Int,
                  _ w: UnsafePointer<Float>, m: Int, n: Int, k: Int) {
-    let vectorEnd = k - k % 8
+    let vectorEnd = k - k % vectorLanes
     @inline(__always) func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-        var acc = SIMD8<Float>(repeating: 0)
+        var acc = FloatVector(repeating: 0)
         var c = 0
         while c < vectorEnd {
-            acc = acc.addingProduct(load8(a + c), load8(b + c))
-            c += 8
+            acc = acc.addingProduct(loadV(a + c), loadV(b + c))
+            c += vectorLanes
         }
-        var sum = acc.sum()
+        var sum = horizontalSum(acc)
         while c < k {
             sum = sum.addingProduct(a[c], b[c])
             c += 1
@@ -29,19 +29,20 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
         var j = 0
         while j + 4 <= n {
             let w0 = w + j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
-            var (a00, a01, a02, a03) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-            var (a10, a11, a12, a13) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+            var (a00, a01, a02, a03) = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
+            var (a10, a11, a12, a13) = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
             var c = 0
             while c < vectorEnd {
-                let (u0, u1) = (load8(x0 + c), load8(x1 + c))
-                let (v0, v1, v2, v3) = (load8(w0 + c), load8(w1 + c), load8(w2 + c), load8(w3 + c))
+                let (u0, u1) = (loadV(x0 + c), loadV(x1 + c))
+                let (v0, v1, v2, v3) = (loadV(w0 + c), loadV(w1 + c), loadV(w2 + c), loadV(w3 + c))
                 a00 = a00.addingProduct(u0, v0); a01 = a01.addingProduct(u0, v1)
                 a02 = a02.addingProduct(u0, v2); a03 = a03.addingProduct(u0, v3)
                 a10 = a10.addingProduct(u1, v0); a11 = a11.addingProduct(u1, v1)
                 a12 = a12.addingProduct(u1, v2); a13 = a13.addingProduct(u1, v3)
-                c += 8
+                c += vectorLanes
             }
-            var sums = SIMD8<Float>(a00.sum(), a01.sum(), a02.sum(), a03.sum(), a10.sum(), a11.sum(), a12.sum(), a13.sum())
+            var sums = SIMD8<Float>(horizontalSum(a00), horizontalSum(a01), horizontalSum(a02), horizontalSum(a03),
+                                    horizontalSum(a10), horizontalSum(a11), horizontalSum(a12), horizontalSum(a13))
             while c < k {
                 for q in 0 ..< 4 {
                     sums[q] = sums[q].addingProduct(x0[c], w[(j + q) * k + c])
@@ -68,19 +69,19 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
 }
 
 /// δ (M, E) = softplus(dt (M, R) · dt_projᵀ + bias), with dt_proj given transposed, (R, E):
-/// each output row is R scaled rows of the weight, eight channels per lane group, and the
+/// each output row is R scaled rows of the weight, a vector of channels at a time, and the
 /// bias and softplus are applied while the sum is in registers.
 func deltaRows(_ delta: UnsafeMutablePointer<Float>, ldDelta: Int, _ dt: UnsafePointer<Float>, ldDt: Int,
                dtProjT: UnsafePointer<Float>, bias: UnsafePointer<Float>, m: Int, e: Int, r: Int) {
-    let vectorEnd = e - e % 8
+    let vectorEnd = e - e % vectorLanes
     for g in 0 ..< m {
         let row = dt + g * ldDt, out = delta + g * ldDelta
         var c = 0
         while c < vectorEnd {
-            var acc = SIMD8<Float>(repeating: 0)
-            for j in 0 ..< r { acc = acc.addingProduct(SIMD8(repeating: row[j]), load8(dtProjT + j * e + c)) }
-            store8(softplus8(acc + load8(bias + c)), out + c)
-            c += 8
+            var acc = FloatVector(repeating: 0)
+            for j in 0 ..< r { acc = acc.addingProduct(FloatVector(repeating: row[j]), loadV(dtProjT + j * e + c)) }
+            storeV(softplusV(acc + loadV(bias + c)), out + c)
+            c += vectorLanes
         }
         while c < e {
             var acc: Float = 0

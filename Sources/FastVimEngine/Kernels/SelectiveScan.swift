@@ -50,14 +50,15 @@ func selectiveScanReference(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<F
 }
 
 /// Where (channel, state) lives in the scan's layout of A and of its state: channels in
-/// groups of eight, each group's (N, 8) block contiguous, then the last `e % 8` channels as
-/// one (N, e % 8) block. The inner loop walks one group's states: 512 contiguous bytes of A
+/// groups of `vectorLanes`, each group's (N, lanes) block contiguous, then the last
+/// `e % vectorLanes` channels as one (N, e % lanes) block. The inner loop walks one group's
+/// states: 512 (AVX2) or 1024 contiguous bytes of A
 /// and of the state for N = 16, where an (N, E) layout read N rows 1.5 KB apart for every
-/// eight channels and ran from L2 instead of L1.
+/// group of channels and ran from L2 instead of L1.
 @inline(__always)
 func scanIndex(channel c: Int, state i: Int, channels e: Int, states n: Int) -> Int {
-    let vectorEnd = e - e % 8
-    return c < vectorEnd ? ((c / 8) * n + i) * 8 + c % 8 : vectorEnd * n + i * (e - vectorEnd) + (c - vectorEnd)
+    let vectorEnd = e - e % vectorLanes
+    return c < vectorEnd ? ((c / vectorLanes) * n + i) * vectorLanes + c % vectorLanes : vectorEnd * n + i * (e - vectorEnd) + (c - vectorEnd)
 }
 
 /// A = -exp(A_log) as (E, N) rows into the scan's layout (`scanIndex`).
@@ -65,19 +66,19 @@ func scanLayout(_ a: UnsafePointer<Float>, channels e: Int, states n: Int, into 
     for c in 0 ..< e { for i in 0 ..< n { out[scanIndex(channel: c, state: i, channels: e, states: n)] = a[c * n + i] } }
 }
 
-/// The same recurrence with eight channels per SIMD lane group. `aBlocked` is A in the
+/// The same recurrence with a vector of channels (`vectorLanes`) per lane group. `aBlocked` is A in the
 /// scan's layout (`scanIndex`) for this slice of channels (a slice starts at a multiple of
-/// eight: its A is at c0 · N), and `scratch` holds the state in the same layout.
+/// `vectorLanes`: its A is at c0 · N), and `scratch` holds the state in the same layout.
 func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, delta: UnsafePointer<Float>,
                    aBlocked: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>,
                    scratch: UnsafeMutablePointer<Float>, _ s: ScanShape) {
     let e = s.channels, n = s.state, ld = s.ld
     scratch.update(repeating: 0, count: n * e)
-    let vectorEnd = e - e % 8, tail = e - vectorEnd
+    let vectorEnd = e - e % vectorLanes, tail = e - vectorEnd
     // A group's N decays exp(δ·A) are computed first, into L1, then the state updates read
     // them: with the exp inside the update loop the compiler shuffled its constants through
     // registers on every iteration, and the scan took about 15% more cycles (perf, Vim-T).
-    let decayBuffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * 8)
+    let decayBuffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * vectorLanes)
     defer { decayBuffer.deallocate() }
     let decay = decayBuffer.baseAddress!
     for step in 0 ..< s.steps {
@@ -86,18 +87,18 @@ func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, de
         let dg = delta + g * ld, ug = u + g * ld, yg = y + g * ld
         var ch = 0
         while ch < vectorEnd {
-            let d = load8(dg + ch)
-            let du = d * load8(ug + ch)
-            var acc = SIMD8<Float>(repeating: 0)
+            let d = loadV(dg + ch)
+            let du = d * loadV(ug + ch)
+            var acc = FloatVector(repeating: 0)
             let ap = aBlocked + ch * n, sp = scratch + ch * n
-            for i in 0 ..< n { store8(exp8(d * load8(ap + i * 8)), decay + i * 8) }
+            for i in 0 ..< n { storeV(expV(d * loadV(ap + i * vectorLanes)), decay + i * vectorLanes) }
             for i in 0 ..< n {
-                let st = (du * bg[i]).addingProduct(load8(decay + i * 8), load8(sp + i * 8))
-                store8(st, sp + i * 8)
-                acc = acc.addingProduct(st, SIMD8(repeating: cg[i]))
+                let st = (du * bg[i]).addingProduct(loadV(decay + i * vectorLanes), loadV(sp + i * vectorLanes))
+                storeV(st, sp + i * vectorLanes)
+                acc = acc.addingProduct(st, FloatVector(repeating: cg[i]))
             }
-            store8(acc, yg + ch)
-            ch += 8
+            storeV(acc, yg + ch)
+            ch += vectorLanes
         }
         let at = aBlocked + vectorEnd * n, st = scratch + vectorEnd * n
         while ch < e {

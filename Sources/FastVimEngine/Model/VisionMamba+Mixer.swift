@@ -151,7 +151,7 @@ extension VisionMamba {
                  into out: UnsafeMutablePointer<Float>, groups: Int, width: Int, interleave: Int, skipTerm: Bool = false) {
         let e = architecture.innerDim, s = ws.sequence
         let (dF, dB) = (w.forward.skip, w.backward.skip)
-        let vectorEnd = e - e % 8
+        let vectorEnd = e - e % vectorLanes
         for token in tokens {
             let i = token / s, t = token % s
             let group = i * groups + (t / (width * interleave)) * interleave + t % interleave
@@ -161,16 +161,16 @@ extension VisionMamba {
             let z = zRows + (token - tokens.lowerBound) * ldz
             var c = 0
             if skipTerm {
-                let half = SIMD8<Float>(repeating: 0.5)
+                let half = FloatVector(repeating: 0.5)
                 while c < vectorEnd {
-                    store8(load8(xf + c).addingProduct(load8(yf + c) + load8(yb + c), half), v + c)
-                    c += 8
+                    storeV(loadV(xf + c).addingProduct(loadV(yf + c) + loadV(yb + c), half), v + c)
+                    c += vectorLanes
                 }
             }
             while c < vectorEnd {
-                let sum = load8(yf + c) + load8(dF + c) * load8(xf + c) + load8(yb + c) + load8(dB + c) * load8(xb + c)
-                store8(sum * 0.5, v + c)
-                c += 8
+                let sum = loadV(yf + c) + loadV(dF + c) * loadV(xf + c) + loadV(yb + c) + loadV(dB + c) * loadV(xb + c)
+                storeV(sum * 0.5, v + c)
+                c += vectorLanes
             }
             while c < e {
                 v[c] = skipTerm ? (yf[c] + yb[c]) * 0.5 + xf[c] : (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
@@ -181,8 +181,8 @@ extension VisionMamba {
             }
             c = 0
             while c < vectorEnd {
-                store8(load8(v + c) * silu8(load8(z + c)), v + c)
-                c += 8
+                storeV(loadV(v + c) * siluV(loadV(z + c)), v + c)
+                c += vectorLanes
             }
             while c < e {
                 v[c] *= silu(z[c])

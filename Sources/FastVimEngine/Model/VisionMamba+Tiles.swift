@@ -56,13 +56,13 @@ extension VisionMamba {
 
     private func skipTerm(_ out: UnsafeMutablePointer<Float>, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>,
                           dF: UnsafePointer<Float>, dB: UnsafePointer<Float>, rows: Int, e: Int) {
-        let vectorEnd = e - e % 8
+        let vectorEnd = e - e % vectorLanes
         for t in 0 ..< rows {
             let (o, f, b) = (out + t * e, xf + t * e, xb + t * e)
             var c = 0
             while c < vectorEnd {
-                store8((load8(dF + c) * load8(f + c) + load8(dB + c) * load8(b + c)) * 0.5, o + c)
-                c += 8
+                storeV((loadV(dF + c) * loadV(f + c) + loadV(dB + c) * loadV(b + c)) * 0.5, o + c)
+                c += vectorLanes
             }
             while c < e {
                 o[c] = (dF[c] * f[c] + dB[c] * b[c]) * 0.5
