@@ -8,17 +8,17 @@ import Darwin
 /// (`FASTVIM_CPU`, Package.swift), eight (AVX2) otherwise. On a core with full-width
 /// 512-bit units (AMD Zen 5) SiLU over sixteen lanes ran 1.86x the rate of eight
 /// (docs/BENCHMARKS.md, issue 20); the GEMMs already ran at that width inside oneDNN.
+/// `vectorLanes` is its width: the stride of every vector loop and the channel group of the
+/// scan's layout (a literal, so that it folds into those loops as a constant).
 #if FASTVIM_AVX512
 typealias FloatVector = SIMD16<Float>
 typealias IntVector = SIMD16<Int32>
+let vectorLanes = 16
 #else
-typealias FloatVector = FloatVector
+typealias FloatVector = SIMD8<Float>
 typealias IntVector = SIMD8<Int32>
+let vectorLanes = 8
 #endif
-
-/// Lanes of `FloatVector`: the stride of every vector loop, and the channel group of the
-/// scan's layout.
-let vectorLanes = FloatVector.scalarCount
 
 /// exp for a vector at once: libm's expf does not vectorise, and the scan and the SiLU
 /// gates call exp once per element. Cody-Waite range reduction and a degree-5 minimax
