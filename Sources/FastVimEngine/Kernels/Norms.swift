@@ -100,3 +100,49 @@ func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>
         i += 1
     }
 }
+
+/// x = LayerNorm(x) ⊙ SiLU(gate) over one row of width `n`, or x ⊙ SiLU(gate) without a
+/// norm; `sum` is Σ x, taken by the pass that wrote the row. The same arithmetic as
+/// `layerNormRow` followed by the gate, in two passes instead of four.
+@inline(__always)
+func normAndGateRow(_ x: UnsafeMutablePointer<Float>, sum: Float, layerNorm: (weight: UnsafePointer<Float>, bias: UnsafePointer<Float>)?,
+                    gate z: UnsafePointer<Float>, n: Int, eps: Float = 1e-5) {
+    let vectorEnd = n - n % vectorLanes
+    guard let (weight, bias) = layerNorm else {
+        var i = 0
+        while i < vectorEnd {
+            storeV(loadV(x + i) * siluV(loadV(z + i)), x + i)
+            i += vectorLanes
+        }
+        while i < n {
+            x[i] *= silu(z[i])
+            i += 1
+        }
+        return
+    }
+    let mean = sum / Float(n)
+    var lanes = FloatVector(repeating: 0)
+    var i = 0
+    while i < vectorEnd {
+        let d = loadV(x + i) - mean
+        lanes += d * d
+        i += vectorLanes
+    }
+    var variance = horizontalSum(lanes)
+    while i < n {
+        let d = x[i] - mean
+        variance += d * d
+        i += 1
+    }
+    let inv = 1 / sqrtf(variance / Float(n) + eps)
+    i = 0
+    while i < vectorEnd {
+        let normed = (loadV(x + i) - mean) * inv * loadV(weight + i) + loadV(bias + i)
+        storeV(normed * siluV(loadV(z + i)), x + i)
+        i += vectorLanes
+    }
+    while i < n {
+        x[i] = ((x[i] - mean) * inv * weight[i] + bias[i]) * silu(z[i])
+        i += 1
+    }
+}

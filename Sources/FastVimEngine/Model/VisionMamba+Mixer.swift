@@ -152,6 +152,7 @@ extension VisionMamba {
         let e = architecture.innerDim, s = ws.sequence
         let (dF, dB) = (w.forward.skip, w.backward.skip)
         let vectorEnd = e - e % vectorLanes
+        let norm = w.layerNormWeight.flatMap { lw in w.layerNormBias.map { (lw, $0) } }
         for token in tokens {
             let i = token / s, t = token % s
             let group = i * groups + (t / (width * interleave)) * interleave + t % interleave
@@ -159,35 +160,32 @@ extension VisionMamba {
             let xf = ws.xF + token * e, xb = ws.xB + token * e
             let yf = ws.yF + group * e, yb = ws.yB + group * e
             let z = zRows + (token - tokens.lowerBound) * ldz
+            // The row's sum rides on the pass that writes it (the LayerNorm's mean); the norm
+            // and the gate then share one pass (`normAndGateRow`).
+            var lanes = FloatVector(repeating: 0)
             var c = 0
             if skipTerm {
                 let half = FloatVector(repeating: 0.5)
                 while c < vectorEnd {
-                    storeV(loadV(xf + c).addingProduct(loadV(yf + c) + loadV(yb + c), half), v + c)
+                    let sum = loadV(xf + c).addingProduct(loadV(yf + c) + loadV(yb + c), half)
+                    storeV(sum, v + c)
+                    lanes += sum
                     c += vectorLanes
                 }
             }
             while c < vectorEnd {
-                let sum = loadV(yf + c) + loadV(dF + c) * loadV(xf + c) + loadV(yb + c) + loadV(dB + c) * loadV(xb + c)
-                storeV(sum * 0.5, v + c)
+                let sum = (loadV(yf + c) + loadV(dF + c) * loadV(xf + c) + loadV(yb + c) + loadV(dB + c) * loadV(xb + c)) * 0.5
+                storeV(sum, v + c)
+                lanes += sum
                 c += vectorLanes
             }
+            var total = horizontalSum(lanes)
             while c < e {
                 v[c] = skipTerm ? (yf[c] + yb[c]) * 0.5 + xf[c] : (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
+                total += v[c]
                 c += 1
             }
-            if let lw = w.layerNormWeight, let lb = w.layerNormBias {
-                layerNormRow(v, weight: lw, bias: lb, n: e)
-            }
-            c = 0
-            while c < vectorEnd {
-                storeV(loadV(v + c) * siluV(loadV(z + c)), v + c)
-                c += vectorLanes
-            }
-            while c < e {
-                v[c] *= silu(z[c])
-                c += 1
-            }
+            normAndGateRow(v, sum: total, layerNorm: norm, gate: z, n: e)
         }
     }
 }
