@@ -31,6 +31,9 @@ COPY Sources ./Sources
 COPY Tests ./Tests
 # Release build with the Swift runtime (stdlib, Foundation, Dispatch) linked statically: the
 # runtime image needs no Swift libraries, only the C libraries of docker/runtime-packages.txt.
+# An image runs on machines other than the one that built it: its kernels target AVX2 unless
+# the build says otherwise (--build-arg FASTVIM_CPU=avx512 for an AVX-512 fleet; see README).
+ARG FASTVIM_CPU=avx2
 RUN swift build -c release --static-swift-stdlib --product fastvim \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/fastvim" /out/usr/local/bin/fastvim \
     && strip /out/usr/local/bin/fastvim

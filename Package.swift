@@ -12,13 +12,16 @@ import Foundation
 // with FASTVIM_CPU=avx2 (or baseline) for binaries that must run on other machines.
 enum TargetCPU: String { case baseline, avx2, avx512 }
 
+// Other architectures build the baseline whatever FASTVIM_CPU says (these are x86-64 names).
 let targetCPU: TargetCPU = {
+    #if arch(x86_64)
     let environment = ProcessInfo.processInfo.environment
     if environment["FASTVIM_PORTABLE"] == "1" { return .baseline }
     if let chosen = environment["FASTVIM_CPU"], !chosen.isEmpty {
         guard let cpu = TargetCPU(rawValue: chosen) else { fatalError("FASTVIM_CPU=\(chosen): expected baseline, avx2 or avx512") }
         return cpu
     }
+    #endif
     #if arch(x86_64) && os(Linux)
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
           let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
