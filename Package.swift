@@ -40,6 +40,14 @@ case .avx2: ["-target-cpu", "haswell"]
 case .avx512: ["-target-cpu", "skylake-avx512", "-DFASTVIM_AVX512"]
 }
 
+// The executable is built without those flags, so that it can say which instructions this
+// build needs before any kernel runs (`CPUCheck`) instead of dying of SIGILL.
+let cpuRequirement: [SwiftSetting] = switch targetCPU {
+case .baseline: []
+case .avx2: [.define("FASTVIM_NEEDS_AVX2", .when(configuration: .release))]
+case .avx512: [.define("FASTVIM_NEEDS_AVX2", .when(configuration: .release)), .define("FASTVIM_NEEDS_AVX512", .when(configuration: .release))]
+}
+
 // Overflow checks off in the hot loops; release builds only (tests and benchmarks run
 // `-c release`), never debug ones.
 let fastMath: [SwiftSetting] = [
@@ -123,7 +131,8 @@ let package = Package(
                 "FastVimServing",
                 "FastVimCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: cpuRequirement
         ),
         // Fixture lookup, tolerance checks and file writers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support"),

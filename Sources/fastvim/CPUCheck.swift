@@ -1,0 +1,39 @@
+import Foundation
+
+/// The instructions this binary's kernels were built for (`FASTVIM_CPU`, Package.swift),
+/// checked against the CPU before any kernel runs: a binary built on an AVX-512 machine and
+/// copied to one without would otherwise stop at its first vector loop with SIGILL.
+/// This file is compiled without those instructions (the executable target has no
+/// `-target-cpu`), so the check itself runs anywhere.
+enum CPUCheck {
+    static var required: [String] {
+        var flags: [String] = []
+        #if FASTVIM_NEEDS_AVX2
+        flags += ["avx2", "fma"]
+        #endif
+        #if FASTVIM_NEEDS_AVX512
+        flags += ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+        #endif
+        return flags
+    }
+
+    /// The required flags /proc/cpuinfo does not list (none where it cannot be read).
+    static func missing(cpuinfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) -> [String] {
+        guard !required.isEmpty, let cpuinfo,
+              let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        let present = Set(line.split(separator: " ").map(String.init))
+        return required.filter { !present.contains($0) }
+    }
+
+    static func exitIfUnsupported() {
+        let missing = missing()
+        guard !missing.isEmpty else { return }
+        FileHandle.standardError.write(Data("""
+            fastvim: this binary was built for CPUs with \(required.joined(separator: ", ")), and this CPU lacks \
+            \(missing.joined(separator: ", ")). Rebuild on this machine, or with FASTVIM_CPU=avx2 (or baseline) \
+            for a binary that runs on more machines (README, "CPU features").
+
+            """.utf8))
+        exit(78)  // EX_CONFIG
+    }
+}
