@@ -40,8 +40,9 @@ case .avx2: ["-target-cpu", "haswell"]
 case .avx512: ["-target-cpu", "skylake-avx512", "-DFASTVIM_AVX512"]
 }
 
-// The executable is built without those flags, so that it can say which instructions this
-// build needs before any kernel runs (`CPUCheck`) instead of dying of SIGILL.
+// FastVimServing and the executable are built without those flags, so that the executable
+// can say which instructions this build needs before any kernel runs (`CPUCheck`, in
+// FastVimServing) instead of dying of SIGILL.
 let cpuRequirement: [SwiftSetting] = switch targetCPU {
 case .baseline: []
 case .avx2: [.define("FASTVIM_NEEDS_AVX2", .when(configuration: .release))]
@@ -121,7 +122,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             // The API's OpenAPI document, compiled into the binary (no bundle to find at run time).
-            resources: [.embedInCode("Resources/openapi.json")]
+            resources: [.embedInCode("Resources/openapi.json")],
+            swiftSettings: cpuRequirement
         ),
         .executableTarget(
             name: "fastvim",
@@ -131,8 +133,7 @@ let package = Package(
                 "FastVimServing",
                 "FastVimCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: cpuRequirement
+            ]
         ),
         // Fixture lookup, tolerance checks and file writers shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FastVimServing
 
 @main
 struct FastVim: ParsableCommand {

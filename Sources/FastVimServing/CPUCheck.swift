@@ -3,10 +3,11 @@ import Foundation
 /// The instructions this binary's kernels were built for (`FASTVIM_CPU`, Package.swift),
 /// checked against the CPU before any kernel runs: a binary built on an AVX-512 machine and
 /// copied to one without would otherwise stop at its first vector loop with SIGILL.
-/// This file is compiled without those instructions (the executable target has no
-/// `-target-cpu`), so the check itself runs anywhere.
-enum CPUCheck {
-    static var required: [String] {
+/// This module is compiled without those instructions (no `-target-cpu`), so the check
+/// itself runs anywhere.
+public enum CPUCheck {
+    /// /proc/cpuinfo flag names this build needs (empty for a baseline build).
+    public static var required: [String] {
         var flags: [String] = []
         #if FASTVIM_NEEDS_AVX2
         flags += ["avx2", "fma"]
@@ -18,14 +19,14 @@ enum CPUCheck {
     }
 
     /// The required flags /proc/cpuinfo does not list (none where it cannot be read).
-    static func missing(cpuinfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) -> [String] {
+    public static func missing(cpuinfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) -> [String] {
         guard !required.isEmpty, let cpuinfo,
               let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
         let present = Set(line.split(separator: " ").map(String.init))
         return required.filter { !present.contains($0) }
     }
 
-    static func exitIfUnsupported() {
+    public static func exitIfUnsupported() {
         let missing = missing()
         guard !missing.isEmpty else { return }
         FileHandle.standardError.write(Data("""
