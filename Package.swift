@@ -36,8 +36,8 @@ let targetCPU: TargetCPU = {
 
 let cpuFlags: [String] = switch targetCPU {
 case .baseline: []
-case .avx2: ["-target-cpu", "haswell"]
-case .avx512: ["-target-cpu", "skylake-avx512", "-DFASTVIM_AVX512"]
+case .avx2: ["-target-cpu", "haswell", "-DFASTVIM_FMA"]
+case .avx512: ["-target-cpu", "skylake-avx512", "-DFASTVIM_FMA", "-DFASTVIM_AVX512"]
 }
 
 // FastVimServing and the executable are built without those flags, so that the executable

@@ -31,7 +31,7 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
             if interior {
                 var src = x + (t + first) * ldx + c
                 for j in 0 ..< k {
-                    acc = acc.addingProduct(loadV(weightT + j * ldw + c), loadV(src))
+                    acc = acc.mulAdd(loadV(weightT + j * ldw + c), loadV(src))
                     src += step * ldx
                 }
             } else {
@@ -81,7 +81,7 @@ private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: 
             let (w0, w1, w2, w3) = (loadV(weightT + c), loadV(weightT + ldw + c), loadV(weightT + 2 * ldw + c), loadV(weightT + 3 * ldw + c))
             let b = loadV(bias + c)
             @inline(__always) func tap(_ a: FloatVector, _ bb: FloatVector, _ cc: FloatVector, _ d: FloatVector) -> FloatVector {
-                b.addingProduct(w0, a).addingProduct(w1, bb).addingProduct(w2, cc).addingProduct(w3, d)
+                b.mulAdd(w0, a).mulAdd(w1, bb).mulAdd(w2, cc).mulAdd(w3, d)
             }
             let o = out + t * ldo + c
             if reverse {

@@ -20,6 +20,40 @@ typealias IntVector = SIMD8<Int32>
 let vectorLanes = 8
 #endif
 
+// a + b·c as one fused multiply-add where the build targets FMA (FASTVIM_CPU avx2 or avx512;
+// every arm64 core has it). Baseline x86-64 has no FMA instruction, and there LLVM turns
+// `addingProduct` into a call of libm's software fmaf per lane: FastVim-T ran 14x slower
+// (docs/BENCHMARKS.md). There it is a multiply, then an add (the last bit may differ).
+extension SIMD8 where Scalar == Float {
+    @_transparent func mulAdd(_ b: Self, _ c: Self) -> Self {
+        #if FASTVIM_FMA || arch(arm64)
+        addingProduct(b, c)
+        #else
+        self + b * c
+        #endif
+    }
+}
+
+extension SIMD16 where Scalar == Float {
+    @_transparent func mulAdd(_ b: Self, _ c: Self) -> Self {
+        #if FASTVIM_FMA || arch(arm64)
+        addingProduct(b, c)
+        #else
+        self + b * c
+        #endif
+    }
+}
+
+extension Float {
+    @_transparent func mulAdd(_ b: Float, _ c: Float) -> Float {
+        #if FASTVIM_FMA || arch(arm64)
+        addingProduct(b, c)
+        #else
+        self + b * c
+        #endif
+    }
+}
+
 /// exp for a vector at once: libm's expf does not vectorise, and the scan and the SiLU
 /// gates call exp once per element. Cody-Waite range reduction and a degree-5 minimax
 /// polynomial on [-ln2/2, ln2/2] (fitted for relative error; 1.9e-7 evaluated in Float with
@@ -36,18 +70,18 @@ func expV(_ x: FloatVector) -> FloatVector {
     let x = hi.replacing(with: low, where: low .< hi)
     // Adding 1.5·2²³ rounds x·log2(e) to an integer n held in the low mantissa bits: this
     // avoids a float-to-int vector conversion, which Swift's generic SIMD init makes slow.
-    // Swift does not contract a * b + c into one instruction: addingProduct is the FMA
-    // (one rounding instead of two, and about twice the throughput of this function).
+    // Swift does not contract a * b + c into one instruction: mulAdd is the FMA (one
+    // rounding instead of two, and about twice the throughput of this function).
     let magic = FloatVector(repeating: 12_582_912)
-    let shifted = magic.addingProduct(x, FloatVector(repeating: 1.442_695_04))
+    let shifted = magic.mulAdd(x, FloatVector(repeating: 1.442_695_04))
     let n = shifted - magic
-    let r = x.addingProduct(n, FloatVector(repeating: -0.693_359_375)).addingProduct(n, FloatVector(repeating: 2.121_944_4e-4))
+    let r = x.mulAdd(n, FloatVector(repeating: -0.693_359_375)).mulAdd(n, FloatVector(repeating: 2.121_944_4e-4))
     var p = FloatVector(repeating: 0.008_297_645_5)
-    p = FloatVector(repeating: 0.041_915_383).addingProduct(p, r)
-    p = FloatVector(repeating: 0.166_675_75).addingProduct(p, r)
-    p = FloatVector(repeating: 0.499_988_94).addingProduct(p, r)
-    p = FloatVector(repeating: 0.999_999_70).addingProduct(p, r)
-    p = FloatVector(repeating: 1.000_000_1).addingProduct(p, r)
+    p = FloatVector(repeating: 0.041_915_383).mulAdd(p, r)
+    p = FloatVector(repeating: 0.166_675_75).mulAdd(p, r)
+    p = FloatVector(repeating: 0.499_988_94).mulAdd(p, r)
+    p = FloatVector(repeating: 0.999_999_70).mulAdd(p, r)
+    p = FloatVector(repeating: 1.000_000_1).mulAdd(p, r)
     let ni = unsafeBitCast(shifted, to: IntVector.self) &- unsafeBitCast(magic, to: IntVector.self)
     return p * unsafeBitCast((ni &+ 127) &<< 23, to: FloatVector.self)
 }
@@ -81,13 +115,13 @@ func softplusV(_ x: FloatVector) -> FloatVector {
     let s = t / (2 + t)
     let s2 = s * s
     var p = FloatVector(repeating: 1.0 / 15)
-    p = FloatVector(repeating: 1.0 / 13).addingProduct(p, s2)
-    p = FloatVector(repeating: 1.0 / 11).addingProduct(p, s2)
-    p = FloatVector(repeating: 1.0 / 9).addingProduct(p, s2)
-    p = FloatVector(repeating: 1.0 / 7).addingProduct(p, s2)
-    p = FloatVector(repeating: 1.0 / 5).addingProduct(p, s2)
-    p = FloatVector(repeating: 1.0 / 3).addingProduct(p, s2)
-    p = FloatVector(repeating: 1).addingProduct(p, s2)
+    p = FloatVector(repeating: 1.0 / 13).mulAdd(p, s2)
+    p = FloatVector(repeating: 1.0 / 11).mulAdd(p, s2)
+    p = FloatVector(repeating: 1.0 / 9).mulAdd(p, s2)
+    p = FloatVector(repeating: 1.0 / 7).mulAdd(p, s2)
+    p = FloatVector(repeating: 1.0 / 5).mulAdd(p, s2)
+    p = FloatVector(repeating: 1.0 / 3).mulAdd(p, s2)
+    p = FloatVector(repeating: 1).mulAdd(p, s2)
     // Not pointwiseMax: Swift leaves that generic function as a call per vector.
     return x.replacing(with: zero, where: x .< zero) + 2 * s * p
 }

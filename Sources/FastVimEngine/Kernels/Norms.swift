@@ -30,13 +30,13 @@ func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var i = 0
     while i + 2 * vectorLanes <= n {
         let v0 = loadV(x + i), v1 = loadV(x + i + vectorLanes)
-        l0 = l0.addingProduct(v0, v0)
-        l1 = l1.addingProduct(v1, v1)
+        l0 = l0.mulAdd(v0, v0)
+        l1 = l1.mulAdd(v1, v1)
         i += 2 * vectorLanes
     }
     while i + vectorLanes <= n {
         let v = loadV(x + i)
-        l0 = l0.addingProduct(v, v)
+        l0 = l0.mulAdd(v, v)
         i += vectorLanes
     }
     var total = horizontalSum(l0 + l1)

@@ -13,12 +13,12 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
         var acc = FloatVector(repeating: 0)
         var c = 0
         while c < vectorEnd {
-            acc = acc.addingProduct(loadV(a + c), loadV(b + c))
+            acc = acc.mulAdd(loadV(a + c), loadV(b + c))
             c += vectorLanes
         }
         var sum = horizontalSum(acc)
         while c < k {
-            sum = sum.addingProduct(a[c], b[c])
+            sum = sum.mulAdd(a[c], b[c])
             c += 1
         }
         return sum
@@ -35,18 +35,18 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
             while c < vectorEnd {
                 let (u0, u1) = (loadV(x0 + c), loadV(x1 + c))
                 let (v0, v1, v2, v3) = (loadV(w0 + c), loadV(w1 + c), loadV(w2 + c), loadV(w3 + c))
-                a00 = a00.addingProduct(u0, v0); a01 = a01.addingProduct(u0, v1)
-                a02 = a02.addingProduct(u0, v2); a03 = a03.addingProduct(u0, v3)
-                a10 = a10.addingProduct(u1, v0); a11 = a11.addingProduct(u1, v1)
-                a12 = a12.addingProduct(u1, v2); a13 = a13.addingProduct(u1, v3)
+                a00 = a00.mulAdd(u0, v0); a01 = a01.mulAdd(u0, v1)
+                a02 = a02.mulAdd(u0, v2); a03 = a03.mulAdd(u0, v3)
+                a10 = a10.mulAdd(u1, v0); a11 = a11.mulAdd(u1, v1)
+                a12 = a12.mulAdd(u1, v2); a13 = a13.mulAdd(u1, v3)
                 c += vectorLanes
             }
             var sums = SIMD8<Float>(horizontalSum(a00), horizontalSum(a01), horizontalSum(a02), horizontalSum(a03),
                                     horizontalSum(a10), horizontalSum(a11), horizontalSum(a12), horizontalSum(a13))
             while c < k {
                 for q in 0 ..< 4 {
-                    sums[q] = sums[q].addingProduct(x0[c], w[(j + q) * k + c])
-                    sums[4 + q] = sums[4 + q].addingProduct(x1[c], w[(j + q) * k + c])
+                    sums[q] = sums[q].mulAdd(x0[c], w[(j + q) * k + c])
+                    sums[4 + q] = sums[4 + q].mulAdd(x1[c], w[(j + q) * k + c])
                 }
                 c += 1
             }
@@ -79,13 +79,13 @@ func deltaRows(_ delta: UnsafeMutablePointer<Float>, ldDelta: Int, _ dt: UnsafeP
         var c = 0
         while c < vectorEnd {
             var acc = FloatVector(repeating: 0)
-            for j in 0 ..< r { acc = acc.addingProduct(FloatVector(repeating: row[j]), loadV(dtProjT + j * e + c)) }
+            for j in 0 ..< r { acc = acc.mulAdd(FloatVector(repeating: row[j]), loadV(dtProjT + j * e + c)) }
             storeV(softplusV(acc + loadV(bias + c)), out + c)
             c += vectorLanes
         }
         while c < e {
             var acc: Float = 0
-            for j in 0 ..< r { acc = acc.addingProduct(row[j], dtProjT[j * e + c]) }
+            for j in 0 ..< r { acc = acc.mulAdd(row[j], dtProjT[j * e + c]) }
             out[c] = softplus(acc + bias[c])
             c += 1
         }

@@ -93,9 +93,9 @@ func selectiveScan(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, de
             let ap = aBlocked + ch * n, sp = scratch + ch * n
             for i in 0 ..< n { storeV(expV(d * loadV(ap + i * vectorLanes)), decay + i * vectorLanes) }
             for i in 0 ..< n {
-                let st = (du * bg[i]).addingProduct(loadV(decay + i * vectorLanes), loadV(sp + i * vectorLanes))
+                let st = (du * bg[i]).mulAdd(loadV(decay + i * vectorLanes), loadV(sp + i * vectorLanes))
                 storeV(st, sp + i * vectorLanes)
-                acc = acc.addingProduct(st, FloatVector(repeating: cg[i]))
+                acc = acc.mulAdd(st, FloatVector(repeating: cg[i]))
             }
             storeV(acc, yg + ch)
             ch += vectorLanes

@@ -167,7 +167,7 @@ extension VisionMamba {
             if skipTerm {
                 let half = FloatVector(repeating: 0.5)
                 while c < vectorEnd {
-                    let sum = loadV(xf + c).addingProduct(loadV(yf + c) + loadV(yb + c), half)
+                    let sum = loadV(xf + c).mulAdd(loadV(yf + c) + loadV(yb + c), half)
                     storeV(sum, v + c)
                     lanes += sum
                     c += vectorLanes
