@@ -24,17 +24,7 @@ let vectorLanes = 8
 // every arm64 core has it). Baseline x86-64 has no FMA instruction, and there LLVM turns
 // `addingProduct` into a call of libm's software fmaf per lane: FastVim-T ran 14x slower
 // (docs/BENCHMARKS.md). There it is a multiply, then an add (the last bit may differ).
-extension SIMD8 where Scalar == Float {
-    @_transparent func mulAdd(_ b: Self, _ c: Self) -> Self {
-        #if FASTVIM_FMA || arch(arm64)
-        addingProduct(b, c)
-        #else
-        self + b * c
-        #endif
-    }
-}
-
-extension SIMD16 where Scalar == Float {
+extension FloatVector {
     @_transparent func mulAdd(_ b: Self, _ c: Self) -> Self {
         #if FASTVIM_FMA || arch(arm64)
         addingProduct(b, c)

@@ -71,11 +71,11 @@ func addRMSNorm(_ out: UnsafeMutablePointer<Float>, residual: UnsafeMutablePoint
     rmsNorm(out, residual, weight: weight, rows: rows, d: d, eps: eps)
 }
 
-/// LayerNorm over one row of width `n` in place, with affine weight and bias.
+/// A row's mean and 1/sqrt(variance + eps) for LayerNorm, given Σ x: the variance from a
+/// second pass over x - mean, as the reference computes it, rather than from Σ x².
 @inline(__always)
-func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                  n: Int, eps: Float = 1e-5) {
-    let mean = sum(x, n) / Float(n)
+func layerNormMoments(_ x: UnsafePointer<Float>, sum: Float, n: Int, eps: Float) -> (mean: Float, inv: Float) {
+    let mean = sum / Float(n)
     var lanes = FloatVector(repeating: 0)
     var i = 0
     while i + vectorLanes <= n {
@@ -89,8 +89,15 @@ func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>
         variance += d * d
         i += 1
     }
-    let inv = 1 / sqrtf(variance / Float(n) + eps)
-    i = 0
+    return (mean, 1 / sqrtf(variance / Float(n) + eps))
+}
+
+/// LayerNorm over one row of width `n` in place, with affine weight and bias.
+@inline(__always)
+func layerNormRow(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                  n: Int, eps: Float = 1e-5) {
+    let (mean, inv) = layerNormMoments(x, sum: sum(x, n), n: n, eps: eps)
+    var i = 0
     while i + vectorLanes <= n {
         storeV((loadV(x + i) - mean) * inv * loadV(weight + i) + loadV(bias + i), x + i)
         i += vectorLanes
@@ -120,22 +127,8 @@ func normAndGateRow(_ x: UnsafeMutablePointer<Float>, sum: Float, layerNorm: (we
         }
         return
     }
-    let mean = sum / Float(n)
-    var lanes = FloatVector(repeating: 0)
+    let (mean, inv) = layerNormMoments(x, sum: sum, n: n, eps: eps)
     var i = 0
-    while i < vectorEnd {
-        let d = loadV(x + i) - mean
-        lanes += d * d
-        i += vectorLanes
-    }
-    var variance = horizontalSum(lanes)
-    while i < n {
-        let d = x[i] - mean
-        variance += d * d
-        i += 1
-    }
-    let inv = 1 / sqrtf(variance / Float(n) + eps)
-    i = 0
     while i < vectorEnd {
         let normed = (loadV(x + i) - mean) * inv * loadV(weight + i) + loadV(bias + i)
         storeV(normed * siluV(loadV(z + i)), x + i)

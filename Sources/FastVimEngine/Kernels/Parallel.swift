@@ -78,7 +78,8 @@ public enum Parallel {
     }
 
     /// Splits (batch items × channels) into tasks: whole items when the batch alone keeps
-    /// every thread busy, else channel slices (multiples of `vectorLanes`, for the SIMD loops and the scan's layout).
+    /// every thread busy, else channel slices (multiples of `vectorLanes`, for the SIMD loops
+    /// and the scan's layout).
     static func batchChannels(batch: Int, channels: Int, _ body: (Int, Range<Int>) -> Void) {
         let slices = max(1, min((configured + batch - 1) / batch, channels / vectorLanes))
         var size = (channels + slices - 1) / slices
