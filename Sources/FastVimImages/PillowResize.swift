@@ -35,16 +35,14 @@ enum PillowResize {
 
         let horiz = ResampleCoefficients(inSize: width, outSize: outWidth, filter: filter, outputs: cols)
         if !needV {
-            for (i, y) in rows.enumerated() {
-                horizontalRow(src + y * width * 3, horiz, cols: cols, into: dst + i * outCols * 3)
-            }
+            horizontalPass(src + rows.lowerBound * width * 3, rowStride: width * 3, rows: rows.count, horiz,
+                           into: dst, outStride: outCols * 3)
             return
         }
         let temp = UnsafeMutablePointer<UInt8>.allocate(capacity: srcRows.count * outCols * 3)
         defer { temp.deallocate() }
-        for (i, y) in srcRows.enumerated() {
-            horizontalRow(src + y * width * 3, horiz, cols: cols, into: temp + i * outCols * 3)
-        }
+        horizontalPass(src + srcRows.lowerBound * width * 3, rowStride: width * 3, rows: srcRows.count, horiz,
+                       into: temp, outStride: outCols * 3)
         verticalPass(temp, rowStride: outCols * 3, rowOffset: srcRows.lowerBound,
                      coefficients: vert!, rows: rows, columns: outCols, into: dst)
     }
@@ -55,30 +53,67 @@ enum PillowResize {
         return v < 0 ? 0 : v > 255 ? 255 : UInt8(truncatingIfNeeded: v)
     }
 
-    private static func horizontalRow(
-        _ line: UnsafePointer<UInt8>, _ c: ResampleCoefficients, cols: Range<Int>,
-        into out: UnsafeMutablePointer<UInt8>
+    /// Source rows one horizontal block computes together, one per SIMD lane: every row of a
+    /// block uses the same weights, so the block's pixels, transposed to put the rows side by
+    /// side, make each output sample a lane (no sums across lanes, no gathers). The blocks
+    /// hold Int32 so that the vector loop is loads, multiplies and adds only (Swift's generic
+    /// SIMD widening and clamping compiled to calls); the scalar transpose back clips.
+    typealias Lanes = SIMD16<Int32>
+    static let lanes = Lanes.scalarCount
+
+    /// The horizontal pass over `rows` source rows (row r at src + r * rowStride), output
+    /// columns `c.outputs` into `out` (row r at out + r * outStride, RGB8).
+    private static func horizontalPass(
+        _ src: UnsafePointer<UInt8>, rowStride: Int, rows: Int, _ c: ResampleCoefficients,
+        into out: UnsafeMutablePointer<UInt8>, outStride: Int
     ) {
-        let half: Int32 = 1 << (ResampleCoefficients.precisionBits - 1)
+        let span = c.inputSpan
+        let inSamples = span.count * 3, outSamples = c.outputs.count * 3
+        // Transposed blocks: sample s of lane (row) r at s * lanes + r.
+        let tin = UnsafeMutablePointer<Int32>.allocate(capacity: inSamples * lanes)
+        let tout = UnsafeMutablePointer<Int32>.allocate(capacity: outSamples * lanes)
+        defer { tin.deallocate(); tout.deallocate() }
+        tin.initialize(repeating: 0, count: inSamples * lanes)  // lanes past a short last block
+        let half = Lanes(repeating: 1 << (ResampleCoefficients.precisionBits - 1))
         c.weights.withUnsafeBufferPointer { weights in
             c.first.withUnsafeBufferPointer { first in
                 c.count.withUnsafeBufferPointer { count in
-                    var o = out
-                    for xx in 0..<cols.count {  // indices relative to c.outputs == cols
-                        let k = weights.baseAddress! + xx * c.taps
-                        var p = line + Int(first[xx]) * 3
-                        var s0 = half, s1 = half, s2 = half
-                        for x in 0..<Int(count[xx]) {
-                            let w = k[x]
-                            s0 &+= Int32(p[0]) &* w
-                            s1 &+= Int32(p[1]) &* w
-                            s2 &+= Int32(p[2]) &* w
-                            p += 3
+                    for r0 in stride(from: 0, to: rows, by: lanes) {
+                        let blockRows = min(lanes, rows - r0)
+                        // Rows innermost: the stores stay contiguous (vectorised as strided loads;
+                        // the other order became scatters, slow on AMD).
+                        let block = src + r0 * rowStride + span.lowerBound * 3
+                        if blockRows == lanes {
+                            for s in 0 ..< inSamples {
+                                let d = tin + s * lanes, p = block + s
+                                for r in 0 ..< lanes { d[r] = Int32(p[r * rowStride]) }
+                            }
+                        } else {
+                            for s in 0 ..< inSamples {
+                                let d = tin + s * lanes, p = block + s
+                                for r in 0 ..< blockRows { d[r] = Int32(p[r * rowStride]) }
+                            }
                         }
-                        o[0] = clip8(s0)
-                        o[1] = clip8(s1)
-                        o[2] = clip8(s2)
-                        o += 3
+                        for xx in 0 ..< c.outputs.count {
+                            let k = weights.baseAddress! + xx * c.taps
+                            var p = UnsafeRawPointer(tin + (Int(first[xx]) - span.lowerBound) * 3 * lanes)
+                            var s0 = half, s1 = half, s2 = half
+                            for t in 0 ..< Int(count[xx]) {
+                                let w = Lanes(repeating: k[t])
+                                s0 &+= p.loadUnaligned(as: Lanes.self) &* w
+                                s1 &+= p.loadUnaligned(fromByteOffset: 64, as: Lanes.self) &* w
+                                s2 &+= p.loadUnaligned(fromByteOffset: 128, as: Lanes.self) &* w
+                                p += 3 * lanes * 4
+                            }
+                            let o = UnsafeMutableRawPointer(tout + xx * 3 * lanes)
+                            o.storeBytes(of: s0, as: Lanes.self)
+                            o.storeBytes(of: s1, toByteOffset: 64, as: Lanes.self)
+                            o.storeBytes(of: s2, toByteOffset: 128, as: Lanes.self)
+                        }
+                        for r in 0 ..< blockRows {
+                            let line = out + (r0 + r) * outStride
+                            for s in 0 ..< outSamples { line[s] = clip8(tout[s * lanes + r]) }
+                        }
                     }
                 }
             }
