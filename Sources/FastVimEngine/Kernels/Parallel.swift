@@ -1,21 +1,31 @@
-import Dispatch
 import Foundation
 import Synchronization
 import COpenBLAS
 
 /// The engine's own threads. A forward pass splits its work (whole images, or each stage,
-/// GEMMs included) over `Parallel.width` tasks on GCD's pool, and the sgemm (oneDNN or
-/// OpenBLAS) runs single-threaded inside each task: one pool for all the work, so no
-/// library's idle workers spin against ours.
+/// GEMMs included) over `Parallel.width` tasks, run by the calling thread and the engine's
+/// worker threads (`EngineThreads`), and the sgemm (oneDNN or OpenBLAS) runs single-threaded
+/// inside each task: one pool for all the work, so no library's idle workers spin against ours.
 public enum Parallel {
     nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
     private static let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
+    private static let pool = Mutex<EngineThreads?>(nil)
 
     /// How many tasks each stage is split into (default: the active cores).
     public static var width: Int { configured }
 
     /// Call before running models; not thread-safe against concurrent forward passes.
     public static func setWidth(_ n: Int) { configured = max(1, n) }
+
+    /// The worker threads for the configured width, started on first use.
+    private static var threads: EngineThreads {
+        pool.withLock { pool in
+            if let p = pool, p.workers == configured - 1 { return p }
+            let p = EngineThreads(workers: configured - 1)
+            pool = p
+            return p
+        }
+    }
 
     /// Runs body(0 ..< count) over the threads. A task of a parallel loop runs the loops
     /// nested in it on its own thread, in order: when the batch is cut into images, each
@@ -24,21 +34,26 @@ public enum Parallel {
         _ = blasSingleThreaded
         if count <= 1 || runsInline {
             for i in 0 ..< count { body(i) }
-        } else {
-            // The stages write disjoint slices of shared buffers through raw pointers, which
-            // Swift cannot prove safe: the closure is vouched for here, in one place.
-            withoutActuallyEscaping(body) { escaping in
-                let task = UncheckedTask(run: escaping)
-                DispatchQueue.concurrentPerform(iterations: count) { i in
-                    // concurrentPerform runs some iterations on the calling thread: restore
-                    // what was there rather than clear it.
-                    let outer = pthread_getspecific(nestedKey)
-                    pthread_setspecific(nestedKey, UnsafeRawPointer(bitPattern: 1))
-                    task.run(i)
-                    pthread_setspecific(nestedKey, outer)
-                }
-            }
+            return
         }
+        // The calling thread runs tasks too: marked as inside one while it does.
+        let ranOnPool = threads.run(count) { i in
+            let outer = pthread_getspecific(nestedKey)
+            pthread_setspecific(nestedKey, UnsafeRawPointer(bitPattern: 1))
+            body(i)
+            pthread_setspecific(nestedKey, outer)
+        }
+        if !ranOnPool {
+            // Another loop (a second model's pass) holds the workers.
+            pthread_setspecific(nestedKey, UnsafeRawPointer(bitPattern: 1))
+            for i in 0 ..< count { body(i) }
+            pthread_setspecific(nestedKey, nil)
+        }
+    }
+
+    /// For the engine's worker threads, which only ever run tasks.
+    static func markInsideTask() {
+        pthread_setspecific(nestedKey, UnsafeRawPointer(bitPattern: 1))
     }
 
     /// Whether a parallel loop started here runs on this thread alone: one thread
@@ -117,6 +132,3 @@ extension Parallel {
     }
 }
 
-private struct UncheckedTask: @unchecked Sendable {
-    let run: (Int) -> Void
-}

@@ -43,9 +43,8 @@ struct Reply: Sendable {
     /// A body that cannot be written as JSON (a non-finite number slipped through) is our
     /// failure: a 500 that says so, never a 200 with an empty object.
     static func jsonResponse(_ status: Int, _ object: Any) -> HTTPResponse {
-        guard JSONSerialization.isValidJSONObject(object),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        guard let body = JSONAnswer.bytes(object)
         else { return .error(ServingError.internalError("the answer could not be written as JSON (a non-finite number?)")) }
-        return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: Array(data))
+        return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: body)
     }
 }
