@@ -30,6 +30,7 @@ final class EngineThreads: @unchecked Sendable {
     /// Bumped to announce a loop.
     private let generation = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
     /// Parked workers wait here for a loop; a caller whose tasks outlast its spin waits for them.
     private let parking = NSCondition()
     private var parked = 0
@@ -43,7 +44,8 @@ final class EngineThreads: @unchecked Sendable {
     init(workers: Int) {
         self.workers = workers
         for w in 0 ..< workers {
-            let t = Thread { [unowned self] in self.work() }
+            // The workers keep the pool alive until `stop()` (the engine's pool: for ever).
+            let t = Thread { self.work() }
             t.name = "engine-\(w + 1)"
             t.stackSize = 8 << 20
             t.start()
@@ -74,6 +76,15 @@ final class EngineThreads: @unchecked Sendable {
             self.body = nil
         }
         return true
+    }
+
+    /// Lets the workers end once idle (a pool made for a test).
+    func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        parking.lock()
+        parking.broadcast()
+        parking.unlock()
     }
 
     /// Takes the loop's next tasks until none is left.
@@ -108,7 +119,7 @@ final class EngineThreads: @unchecked Sendable {
     private func work() {
         Parallel.markInsideTask()
         var seen = 0
-        while true {
+        while !stopping.load(ordering: .sequentiallyConsistent) {
             seen = waitForLoop(after: seen)
             inFlight.wrappingAdd(1, ordering: .sequentiallyConsistent)
             if open.load(ordering: .sequentiallyConsistent) { runTasks() }

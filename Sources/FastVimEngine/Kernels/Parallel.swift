@@ -63,7 +63,10 @@ public enum Parallel {
     /// Set (non-nil) on a thread while it runs a task of `forEach`.
     private static let nestedKey: pthread_key_t = {
         var key = pthread_key_t()
-        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        // Not inside the precondition: -Ounchecked drops the condition, call and all, and the
+        // key stayed 0, which is libdispatch's own (its per-thread state, freed at thread exit).
+        let status = pthread_key_create(&key, nil)
+        precondition(status == 0, "pthread_key_create failed")
         return key
     }()
 
