@@ -23,6 +23,36 @@ import TestSupport
         }
     }
 
+    /// Two threads starting loops at once (two models' passes): each loop runs on the pool or,
+    /// refused, on its caller alone, and either way every task exactly once.
+    @Test func concurrentCallersEachRunEveryTaskOnce() {
+        let pool = EngineThreads(workers: 2)
+        defer { pool.stop() }
+        let wrong = Mutex(0), refused = Mutex(0)
+        let group = DispatchGroup()
+        for _ in 0 ..< 2 {
+            group.enter()
+            Thread.detachNewThread {
+                for round in 0 ..< 500 {
+                    let count = round % 17 + 2
+                    let hits = Mutex([Int](repeating: 0, count: count))
+                    let body = { (i: Int) in hits.withLock { $0[i] += 1 } }
+                    if !pool.run(count, body) {
+                        refused.withLock { $0 += 1 }
+                        for i in 0 ..< count { body(i) }
+                    }
+                    if hits.withLock({ $0 }) != [Int](repeating: 1, count: count) { wrong.withLock { $0 += 1 } }
+                }
+                group.leave()
+            }
+        }
+        let finished = group.wait(timeout: .now() + 120) == .success
+        let wrongLoops = wrong.withLock { $0 }, refusedLoops = refused.withLock { $0 }
+        #expect(finished)
+        #expect(wrongLoops == 0, "\(wrongLoops) loops ran some task other than once")
+        print("[engine threads] \(refusedLoops) of 1000 loops refused while the other caller held the pool")
+    }
+
     /// Task 0 waits for task 1: on one thread that never ends (the test gives up after 10 s).
     /// GCD's `concurrentPerform` ran both on the calling thread when its pool was busy.
     @Test func tasksRunSideBySideWhileGCDIsBusy() {

@@ -18,7 +18,10 @@ final class EngineThreads: @unchecked Sendable {
     let workers: Int
 
     // The running loop. Written by its caller only while no worker can be reading it: before
-    // `generation` announces it, and after `inFlight` has fallen back to zero.
+    // `generation` announces it, and after `inFlight` has fallen back to zero. That rests on
+    // a worker's increment of `inFlight` preceding its load of `open`, and the caller's store
+    // of `open = false` preceding its load of `inFlight`, in one total order: all four stay
+    // sequentially consistent.
     private var body: ((Int) -> Void)?
     private var count = 0
     private let next = Atomic<Int>(0)

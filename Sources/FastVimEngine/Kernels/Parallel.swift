@@ -21,6 +21,7 @@ public enum Parallel {
     private static var threads: EngineThreads {
         pool.withLock { pool in
             if let p = pool, p.workers == configured - 1 { return p }
+            pool?.stop()  // a width changed between passes: the old workers end
             let p = EngineThreads(workers: configured - 1)
             pool = p
             return p
