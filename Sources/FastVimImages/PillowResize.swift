@@ -81,7 +81,8 @@ enum PillowResize {
                     for r0 in stride(from: 0, to: rows, by: lanes) {
                         let blockRows = min(lanes, rows - r0)
                         // Rows innermost: the stores stay contiguous (vectorised as strided loads;
-                        // the other order became scatters, slow on AMD).
+                        // the other order became scatters, slow on AMD). A full block keeps the
+                        // constant trip count that the measured form had; the last block may be short.
                         let block = src + r0 * rowStride + span.lowerBound * 3
                         if blockRows == lanes {
                             for s in 0 ..< inSamples {

@@ -95,12 +95,15 @@ final class EngineThreads: @unchecked Sendable {
         let body = body!, count = count
         while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count {
             body(i)
-            if done.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == count {
-                finished.lock()
-                finished.broadcast()
-                finished.unlock()
-            }
+            if done.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == count { wakeCaller() }
         }
+    }
+
+    /// Wakes a caller sleeping in `waitUntil`: the change it waits for has been made.
+    private func wakeCaller() {
+        finished.lock()
+        finished.broadcast()
+        finished.unlock()
     }
 
     /// Polls `condition` for a while, then sleeps until a finishing task or a worker leaving
@@ -126,11 +129,7 @@ final class EngineThreads: @unchecked Sendable {
             seen = waitForLoop(after: seen)
             inFlight.wrappingAdd(1, ordering: .sequentiallyConsistent)
             if open.load(ordering: .sequentiallyConsistent) { runTasks() }
-            if inFlight.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0 {
-                finished.lock()
-                finished.broadcast()
-                finished.unlock()
-            }
+            if inFlight.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0 { wakeCaller() }
         }
     }
 

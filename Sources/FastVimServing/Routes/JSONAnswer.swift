@@ -89,27 +89,23 @@ enum JSONAnswer: Encodable {
         case let .object(object):
             var c = encoder.container(keyedBy: Key.self)
             for (key, value) in object { try c.encode(value, forKey: Key(stringValue: key)) }
+            return
         case let .array(array):
             var c = encoder.unkeyedContainer()
             for value in array { try c.encode(value) }
-        case let .string(v):
-            var c = encoder.singleValueContainer()
-            try c.encode(v)
-        case let .int(v):
-            var c = encoder.singleValueContainer()
-            try c.encode(v)
-        case let .double(v):
-            var c = encoder.singleValueContainer()
-            try c.encode(v)  // a non-finite value throws: the answer becomes a 500
-        case let .float(v):
-            var c = encoder.singleValueContainer()
-            try c.encode(v)
-        case let .bool(v):
-            var c = encoder.singleValueContainer()
-            try c.encode(v)
-        case .null:
-            var c = encoder.singleValueContainer()
-            try c.encodeNil()
+            return
+        default:
+            break
+        }
+        var c = encoder.singleValueContainer()
+        switch self {
+        case let .string(v): try c.encode(v)
+        case let .int(v): try c.encode(v)
+        case let .double(v): try c.encode(v)  // a non-finite value throws: the answer becomes a 500
+        case let .float(v): try c.encode(v)
+        case let .bool(v): try c.encode(v)
+        case .null: try c.encodeNil()
+        case .object, .array: break  // written above
         }
     }
 
