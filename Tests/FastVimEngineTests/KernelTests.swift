@@ -126,14 +126,16 @@ import TestSupport
 
     /// The hand-written parameter projection against plain loops, on shapes that leave a
     /// remainder everywhere (odd rows, outputs past a multiple of four, channels past eight).
-    @Test(arguments: [[5, 7, 13], [14, 44, 384], [1, 3, 8], [4, 4, 17]])
+    @Test(arguments: [[5, 7, 13], [14, 44, 384], [1, 3, 8], [4, 4, 17], [7, 56, 40], [9, 80, 33], [6, 50, 16]])
     func parameterProjectionMatchesPlainLoops(_ shape: [Int]) {
         let (m, n, k) = (shape[0], shape[1], shape[2])
         var rng = Rand(state: 11)
         let ldx = k + 3, ldOut = n + 2
         let x = (0 ..< m * ldx).map { _ in rng.next() }, w = (0 ..< n * k).map { _ in rng.next() }
         var out = [Float](repeating: .nan, count: m * ldOut)
-        projectRows(&out, ldOut: ldOut, x, ldx: ldx, w, m: m, n: n, k: k)
+        var wT = [Float](repeating: .nan, count: k * paddedWidth(n))
+        paddedTranspose(w, rows: n, cols: k, into: &wT)
+        projectRows(&out, ldOut: ldOut, x, ldx: ldx, wT, ldw: paddedWidth(n), m: m, n: n, k: k)
         for i in 0 ..< m {
             for j in 0 ..< n {
                 var ref: Double = 0
@@ -213,6 +215,51 @@ import TestSupport
             for j in 1 ..< k { pre += w[j * e + c] * x[(j - 1) * ld + c] }
             let expected = pre / (1 + expf(-pre))
             #expect(abs(out[2 * e + c] - expected) < 1e-6)
+        }
+    }
+
+    /// Both directions in one pass against a plain double-precision conv + SiLU of each, on
+    /// sequences all edge (length 5), with one block between the edges, and long ones; on
+    /// token ranges that start and end anywhere; channels past the last whole vector; x a
+    /// slice of a wider buffer. Rows outside `tokens` are never written.
+    @Test(arguments: [5, 10, 11, 33])
+    func convPairMatchesPlainConvs(_ length: Int) {
+        let e = 2 * vectorLanes + 3, ld = e + 9, k = 4
+        var rng = Rand(state: UInt64(length))
+        let x = (0 ..< length * ld).map { _ in rng.next() }
+        let wF = (0 ..< k * e).map { _ in rng.next() }, wB = (0 ..< k * e).map { _ in rng.next() }
+        let bF = (0 ..< e).map { _ in rng.next() }, bB = (0 ..< e).map { _ in rng.next() }
+        func plain(_ w: [Float], _ bias: [Float], reverse: Bool, t: Int, c: Int) -> Float {
+            var acc = Double(bias[c])
+            for j in 0 ..< k {
+                let s = reverse ? t + (k - 1) - j : t - (k - 1) + j
+                if s >= 0, s < length { acc += Double(w[j * e + c]) * Double(x[s * ld + c]) }
+            }
+            return Float(acc / (1 + exp(-acc)))
+        }
+        for tokens in [0 ..< length, 1 ..< length - 1, 2 ..< length, 0 ..< length / 2, 4 ..< length] where !tokens.isEmpty {
+            var outF = [Float](repeating: .nan, count: length * e), outB = outF
+            x.withUnsafeBufferPointer { xp in
+                wF.withUnsafeBufferPointer { wf in wB.withUnsafeBufferPointer { wb in
+                    bF.withUnsafeBufferPointer { bf in bB.withUnsafeBufferPointer { bb in
+                        causalConvSiLUPair(&outF, &outB, ldo: e, xp.baseAddress!, ldx: ld,
+                                           forward: ConvTaps(weightT: wf.baseAddress!, bias: bf.baseAddress!),
+                                           backward: ConvTaps(weightT: wb.baseAddress!, bias: bb.baseAddress!),
+                                           ldw: e, length: length, channels: e, width: k, tokens: tokens)
+                    } }
+                } }
+            }
+            for t in 0 ..< length {
+                for c in 0 ..< e {
+                    let (f, b) = (outF[t * e + c], outB[t * e + c])
+                    guard tokens.contains(t) else {
+                        #expect(f.isNaN && b.isNaN, "row \(t) outside \(tokens) written")
+                        continue
+                    }
+                    #expect(abs(f - plain(wF, bF, reverse: false, t: t, c: c)) < 2e-6, "forward [\(t), \(c)] of \(length), \(tokens)")
+                    #expect(abs(b - plain(wB, bB, reverse: true, t: t, c: c)) < 2e-6, "reverse [\(t), \(c)] of \(length), \(tokens)")
+                }
+            }
         }
     }
 

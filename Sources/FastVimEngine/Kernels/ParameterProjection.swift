@@ -4,79 +4,114 @@
 /// call; on FastVim's pooled rows (14 per image at 224 px) that packing and the call itself
 /// were most of the stage's time (see docs/BENCHMARKS.md, issue 20).
 
-/// out (M, N) = x (M, K) · w (N, K)ᵀ for a narrow N: dot products of rows, two rows of x
-/// against four rows of w at a time, so each load of x serves four sums and each load of w two.
+/// out (M, N) = x (M, K) · w (N, K)ᵀ for a narrow N, from `wT`, w transposed with rows
+/// `ldw` apart (a multiple of the lanes, zero past N: `paddedTranspose`). Four rows of x
+/// against three vectors of columns at a time: each step of K broadcasts four values of x and
+/// loads three vectors of wT for twelve independent multiply-adds. Dot products of rows of x
+/// and w, which this replaced, ended every output in a horizontal sum and ran at half the
+/// rate (FastVim-T's x_proj: 45 µs against 24 per block and direction, docs/BENCHMARKS.md, issue 20).
 func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePointer<Float>, ldx: Int,
-                 _ w: UnsafePointer<Float>, m: Int, n: Int, k: Int) {
-    let vectorEnd = k - k % vectorLanes
-    @inline(__always) func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-        var acc = FloatVector(repeating: 0)
-        var c = 0
-        while c < vectorEnd {
-            acc = acc.mulAdd(loadV(a + c), loadV(b + c))
-            c += vectorLanes
-        }
-        var sum = horizontalSum(acc)
-        while c < k {
-            sum = sum.mulAdd(a[c], b[c])
-            c += 1
-        }
-        return sum
+                 _ wT: UnsafePointer<Float>, ldw: Int, m: Int, n: Int, k: Int) {
+    precondition(ldw % vectorLanes == 0 && ldw >= n)
+    // Rows past the last are computed from the last one again and not stored.
+    @inline(__always) func rows(_ i: Int) -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) {
+        (x + min(i, m - 1) * ldx, x + min(i + 1, m - 1) * ldx, x + min(i + 2, m - 1) * ldx, x + min(i + 3, m - 1) * ldx)
     }
-    var i = 0
-    while i + 2 <= m {
-        let x0 = x + i * ldx, x1 = x0 + ldx
-        var j = 0
-        while j + 4 <= n {
-            let w0 = w + j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
-            var (a00, a01, a02, a03) = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
-            var (a10, a11, a12, a13) = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
-            var c = 0
-            while c < vectorEnd {
-                let (u0, u1) = (loadV(x0 + c), loadV(x1 + c))
-                let (v0, v1, v2, v3) = (loadV(w0 + c), loadV(w1 + c), loadV(w2 + c), loadV(w3 + c))
-                a00 = a00.mulAdd(u0, v0); a01 = a01.mulAdd(u0, v1)
-                a02 = a02.mulAdd(u0, v2); a03 = a03.mulAdd(u0, v3)
-                a10 = a10.mulAdd(u1, v0); a11 = a11.mulAdd(u1, v1)
-                a12 = a12.mulAdd(u1, v2); a13 = a13.mulAdd(u1, v3)
-                c += vectorLanes
-            }
-            var sums = SIMD8<Float>(horizontalSum(a00), horizontalSum(a01), horizontalSum(a02), horizontalSum(a03),
-                                    horizontalSum(a10), horizontalSum(a11), horizontalSum(a12), horizontalSum(a13))
-            while c < k {
-                for q in 0 ..< 4 {
-                    sums[q] = sums[q].mulAdd(x0[c], w[(j + q) * k + c])
-                    sums[4 + q] = sums[4 + q].mulAdd(x1[c], w[(j + q) * k + c])
-                }
-                c += 1
-            }
-            for q in 0 ..< 4 {
-                out[i * ldOut + j + q] = sums[q]
-                out[(i + 1) * ldOut + j + q] = sums[4 + q]
-            }
-            j += 4
-        }
-        while j < n {
-            out[i * ldOut + j] = dot(x0, w + j * k)
-            out[(i + 1) * ldOut + j] = dot(x1, w + j * k)
-            j += 1
-        }
-        i += 2
+    // Columns j ..< j + 16 of rows i ..< i + 4 (those that exist), from a vector per row.
+    @inline(__always) func store(_ v: FloatVector, row q: Int, _ i: Int, _ j: Int) {
+        guard i + q < m, j < n else { return }
+        let o = out + (i + q) * ldOut + j
+        if j + vectorLanes <= n { storeV(v, o) } else { for l in 0 ..< n - j { o[l] = v[l] } }
     }
-    if i < m {
-        for j in 0 ..< n { out[i * ldOut + j] = dot(x + i * ldx, w + j * k) }
+    var j = 0
+    while j + 3 * vectorLanes <= ldw {
+        var i = 0
+        while i < m {
+            let (x0, x1, x2, x3) = rows(i)
+            var (a00, a01, a02) = (FloatVector(), FloatVector(), FloatVector())
+            var (a10, a11, a12) = (FloatVector(), FloatVector(), FloatVector())
+            var (a20, a21, a22) = (FloatVector(), FloatVector(), FloatVector())
+            var (a30, a31, a32) = (FloatVector(), FloatVector(), FloatVector())
+            for c in 0 ..< k {
+                let w = wT + c * ldw + j
+                let (w0, w1, w2) = (loadV(w), loadV(w + vectorLanes), loadV(w + 2 * vectorLanes))
+                let (u0, u1) = (FloatVector(repeating: x0[c]), FloatVector(repeating: x1[c]))
+                let (u2, u3) = (FloatVector(repeating: x2[c]), FloatVector(repeating: x3[c]))
+                a00 = a00.mulAdd(u0, w0); a01 = a01.mulAdd(u0, w1); a02 = a02.mulAdd(u0, w2)
+                a10 = a10.mulAdd(u1, w0); a11 = a11.mulAdd(u1, w1); a12 = a12.mulAdd(u1, w2)
+                a20 = a20.mulAdd(u2, w0); a21 = a21.mulAdd(u2, w1); a22 = a22.mulAdd(u2, w2)
+                a30 = a30.mulAdd(u3, w0); a31 = a31.mulAdd(u3, w1); a32 = a32.mulAdd(u3, w2)
+            }
+            for (q, (v0, v1, v2)) in [(a00, a01, a02), (a10, a11, a12), (a20, a21, a22), (a30, a31, a32)].enumerated() {
+                store(v0, row: q, i, j)
+                store(v1, row: q, i, j + vectorLanes)
+                store(v2, row: q, i, j + 2 * vectorLanes)
+            }
+            i += 4
+        }
+        j += 3 * vectorLanes
+    }
+    // The last one or two vectors of columns, one at a time.
+    while j < ldw {
+        var i = 0
+        while i < m {
+            let (x0, x1, x2, x3) = rows(i)
+            var (a0, a1, a2, a3) = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
+            for c in 0 ..< k {
+                let w = loadV(wT + c * ldw + j)
+                a0 = a0.mulAdd(FloatVector(repeating: x0[c]), w)
+                a1 = a1.mulAdd(FloatVector(repeating: x1[c]), w)
+                a2 = a2.mulAdd(FloatVector(repeating: x2[c]), w)
+                a3 = a3.mulAdd(FloatVector(repeating: x3[c]), w)
+            }
+            for (q, v) in [a0, a1, a2, a3].enumerated() { store(v, row: q, i, j) }
+            i += 4
+        }
+        j += vectorLanes
     }
 }
 
+/// w (N, K) transposed to (K, ldw), ldw = N rounded up to the lanes, zero past N: the layout
+/// `projectRows` reads.
+func paddedTranspose(_ w: UnsafePointer<Float>, rows n: Int, cols k: Int, into out: UnsafeMutablePointer<Float>) {
+    let ldw = paddedWidth(n)
+    for c in 0 ..< k { for j in 0 ..< ldw { out[c * ldw + j] = j < n ? w[j * k + c] : 0 } }
+}
+
+/// N rounded up to a multiple of the lanes.
+func paddedWidth(_ n: Int) -> Int { (n + vectorLanes - 1) / vectorLanes * vectorLanes }
+
 /// δ (M, E) = softplus(dt (M, R) · dt_projᵀ + bias), with dt_proj given transposed, (R, E):
-/// each output row is R scaled rows of the weight, a vector of channels at a time, and the
-/// bias and softplus are applied while the sum is in registers.
+/// each output row is R scaled rows of the weight, four vectors of channels at a time, and
+/// the bias and softplus are applied while the sums are in registers. Four sums side by side
+/// because each is a chain of R dependent multiply-adds: one vector at a time waited on the
+/// FMA's latency, and this stage took a third of its time (docs/BENCHMARKS.md, issue 20).
 func deltaRows(_ delta: UnsafeMutablePointer<Float>, ldDelta: Int, _ dt: UnsafePointer<Float>, ldDt: Int,
                dtProjT: UnsafePointer<Float>, bias: UnsafePointer<Float>, m: Int, e: Int, r: Int) {
-    let vectorEnd = e - e % vectorLanes
+    let vectorEnd = e - e % vectorLanes, blockEnd = e - e % (4 * vectorLanes)
     for g in 0 ..< m {
         let row = dt + g * ldDt, out = delta + g * ldDelta
         var c = 0
+        while c < blockEnd {
+            var (a0, a1, a2, a3) = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
+            for j in 0 ..< r {
+                let x = FloatVector(repeating: row[j]), w = dtProjT + j * e + c
+                a0 = a0.mulAdd(x, loadV(w))
+                a1 = a1.mulAdd(x, loadV(w + vectorLanes))
+                a2 = a2.mulAdd(x, loadV(w + 2 * vectorLanes))
+                a3 = a3.mulAdd(x, loadV(w + 3 * vectorLanes))
+            }
+            storeV(a0 + loadV(bias + c), out + c)
+            storeV(a1 + loadV(bias + c + vectorLanes), out + c + vectorLanes)
+            storeV(a2 + loadV(bias + c + 2 * vectorLanes), out + c + 2 * vectorLanes)
+            storeV(a3 + loadV(bias + c + 3 * vectorLanes), out + c + 3 * vectorLanes)
+            c += 4 * vectorLanes
+        }
+        var v = 0
+        while v < c {
+            storeV(softplusV(loadV(out + v)), out + v)
+            v += vectorLanes
+        }
         while c < vectorEnd {
             var acc = FloatVector(repeating: 0)
             for j in 0 ..< r { acc = acc.mulAdd(FloatVector(repeating: row[j]), loadV(dtProjT + j * e + c)) }

@@ -10,12 +10,15 @@ struct DirectionWeights {
     let convT: UnsafePointer<Float>      // (K, E)
     let convBias: UnsafePointer<Float>   // (E)
     let xProj: UnsafePointer<Float>      // (R + 2N, E)
+    let xProjT: UnsafePointer<Float>     // (E, R + 2N rounded up to the lanes), `paddedTranspose`
     let dtProj: UnsafePointer<Float>     // (E, R)
     let dtProjT: UnsafePointer<Float>    // (R, E)
     let dtBias: UnsafePointer<Float>     // (E)
     let a: UnsafePointer<Float>          // (E, N)
     let aBlocked: UnsafePointer<Float>   // A in the scan's layout (`scanIndex`)
     let skip: UnsafePointer<Float>       // D, (E)
+
+    var convTaps: ConvTaps { ConvTaps(weightT: convT, bias: convBias) }
 }
 
 struct BlockWeights {
@@ -37,6 +40,7 @@ struct BlockWeights {
 final class ModelWeights: @unchecked Sendable {
     let posEmbed: UnsafePointer<Float>   // (P, D)
     let patchWeight: UnsafePointer<Float> // (D, C·p·p)
+    let patchWeightT: UnsafePointer<Float> // (C·p·p, D), what the CPU pass multiplies by
     let patchBias: UnsafePointer<Float>  // (D)
     let clsToken: UnsafePointer<Float>?  // (D)
     let channelEmbed: UnsafePointer<Float>? // (C, D), channel models
@@ -57,7 +61,8 @@ final class ModelWeights: @unchecked Sendable {
         }
         let d = a.embedDim, e = a.innerDim, n = a.stateDim, r = a.dtRank, k = a.convWidth, p = a.patchSize
         posEmbed = try get("pos_embed", [1, a.positionTokens, d])
-        patchWeight = try get("patch_embed.proj.weight", a.perChannelTokens ? [d, 1, 1, p, p] : [d, a.inChannels, p, p])
+        let patch = try get("patch_embed.proj.weight", a.perChannelTokens ? [d, 1, 1, p, p] : [d, a.inChannels, p, p])
+        patchWeight = patch
         channelEmbed = a.perChannelTokens ? try get("patch_embed.channel_embed.weight", [a.inChannels, d]) : nil
         patchBias = try get("patch_embed.proj.bias", [d])
         clsToken = a.hasClassToken ? try get("cls_token", [1, 1, d]) : nil
@@ -88,10 +93,12 @@ final class ModelWeights: @unchecked Sendable {
             let aRaw = try get(key(aLog), [e, n])
             let aValues = negExp(aRaw, count: e * n)
             let dtProj = try get(key("dt_proj\(suffix).weight"), [e, r])
+            let xProj = try get(key("x_proj\(suffix).weight"), [a.xProjWidth, e])
             return DirectionWeights(
                 convT: transposed(conv, rows: e, cols: k),
                 convBias: try get(key("conv1d\(suffix).bias"), [e]),
-                xProj: try get(key("x_proj\(suffix).weight"), [a.xProjWidth, e]),
+                xProj: xProj,
+                xProjT: derive(count: e * paddedWidth(a.xProjWidth)) { paddedTranspose(xProj, rows: a.xProjWidth, cols: e, into: $0) },
                 dtProj: dtProj,
                 dtProjT: transposed(dtProj, rows: e, cols: r),
                 dtBias: try get(key("dt_proj\(suffix).bias"), [e]),
@@ -100,6 +107,7 @@ final class ModelWeights: @unchecked Sendable {
                 skip: try get(key(skip), [e])
             )
         }
+        patchWeightT = transposed(patch, rows: d, cols: a.kernelChannels * p * p)
         var blocks: [BlockWeights] = []
         for i in 0 ..< a.depth {
             let key = { (name: String) in Architecture.key(i, name) }

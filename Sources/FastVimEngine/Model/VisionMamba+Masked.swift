@@ -76,7 +76,7 @@ extension VisionMamba {
             im2col(ws.columns + i * positions * patchLength, image: input + i * plane, channels: a.inChannels,
                    height: ws.height, width: ws.width, patch: a.patchSize, stride: a.stride, rows: rows, columns: cols)
         }
-        gemmNT(ws.patches, ldOut: d, ws.columns, lda: patchLength, weights.patchWeight, ldb: patchLength,
+        gemmNN(ws.patches, ldOut: d, ws.columns, lda: patchLength, weights.patchWeightT, ldb: d,
                m: b * positions, n: d, k: patchLength)
         for i in 0 ..< b {
             for t in 0 ..< k {

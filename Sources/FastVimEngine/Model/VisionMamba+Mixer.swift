@@ -108,11 +108,9 @@ extension VisionMamba {
         let (s, e, k) = (ws.sequence, architecture.innerDim, architecture.convWidth)
         Parallel.tokenTiles(batch: ws.batch, sequence: s, span: span) { tile in
             let i = tile.image
-            let x = ws.xz + i * s * 2 * e
-            for (out, dir, reverse) in [(ws.xF, w.forward, false), (ws.xB, w.backward, true)] {
-                causalConvSiLU(out + i * s * e, ldo: e, x, ldx: 2 * e, weightT: dir.convT, ldw: e, bias: dir.convBias, length: s,
-                               channels: e, width: k, reverse: reverse, tokens: tile.tokens)
-            }
+            causalConvSiLUPair(ws.xF + i * s * e, ws.xB + i * s * e, ldo: e, ws.xz + i * s * 2 * e, ldx: 2 * e,
+                               forward: w.forward.convTaps, backward: w.backward.convTaps, ldw: e, length: s, channels: e,
+                               width: k, tokens: tile.tokens)
             then(tile)
         }
     }
@@ -124,7 +122,7 @@ extension VisionMamba {
         let (e, r, xw) = (architecture.innerDim, architecture.dtRank, architecture.xProjWidth)
         Parallel.ranges(steps, grain: split ? 8 : steps) { rows in
             let g = rows.lowerBound
-            projectRows(dbc + g * xw, ldOut: xw, u + g * e, ldx: e, dir.xProj, m: rows.count, n: xw, k: e)
+            projectRows(dbc + g * xw, ldOut: xw, u + g * e, ldx: e, dir.xProjT, ldw: paddedWidth(xw), m: rows.count, n: xw, k: e)
             deltaRows(delta + g * e, ldDelta: e, dbc + g * xw, ldDt: xw, dtProjT: dir.dtProjT, bias: dir.dtBias,
                       m: rows.count, e: e, r: r)
         }

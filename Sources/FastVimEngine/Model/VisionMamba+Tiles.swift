@@ -45,10 +45,9 @@ extension VisionMamba {
         let (outF, outB) = pool == nil ? (ws.xF + (image + t0) * e, ws.xB + (image + t0) * e) : (x + (hi - lo) * e, x + (hi - lo + n) * e)
         // The scratch's row 0 is token lo: a sequence of hi - lo tokens whose zero padding
         // falls where the real sequence's does (before token 0, after token s - 1).
-        for (out, dir, reverse) in [(outF, w.forward, false), (outB, w.backward, true)] {
-            causalConvSiLU(out - (t0 - lo) * e, ldo: e, x, ldx: e, weightT: dir.convT, ldw: e, bias: dir.convBias,
-                           length: hi - lo, channels: e, width: a.convWidth, reverse: reverse, tokens: t0 - lo ..< t1 - lo)
-        }
+        causalConvSiLUPair(outF - (t0 - lo) * e, outB - (t0 - lo) * e, ldo: e, x, ldx: e, forward: w.forward.convTaps,
+                           backward: w.backward.convTaps, ldw: e, length: hi - lo, channels: e, width: a.convWidth,
+                           tokens: t0 - lo ..< t1 - lo)
         guard let pool else { return }
         pool(tile, outF, outB)
         skipTerm(ws.xF + (image + t0) * e, outF, outB, dF: w.forward.skip, dB: w.backward.skip, rows: n, e: e)

@@ -238,7 +238,7 @@ public final class VisionMamba: @unchecked Sendable {
                    height: ws.height, width: ws.width, patch: a.patchSize, stride: a.stride,
                    rows: ws.grid.rows, columns: ws.grid.cols)
         }
-        gemmNT(ws.patches, ldOut: d, ws.columns, lda: patchLength, weights.patchWeight, ldb: patchLength,
+        gemmNN(ws.patches, ldOut: d, ws.columns, lda: patchLength, weights.patchWeightT, ldb: d,
                m: ws.batch * l, n: d, k: patchLength)
         let middle = a.hasClassToken ? l / 2 : -1
         let channels = a.channelTokens
