@@ -30,9 +30,12 @@ extension VisionMamba {
             let at = (tile.image * s + tile.tokens.lowerBound) * e
             poolRuns(tile, ws.xF + at, ws.xB + at)
         }
-        // Pooling rides on the conv pass while its output is in cache; a profiled pass
-        // runs it separately so its time can be reported on its own, and runs every stage
-        // untiled for the same reason.
+        // Pooling rides on the conv pass while its output is in cache, and so does the
+        // combine's skip term ½(D_f·x_f + D_b·x_b), written over x_f: the combine then reads
+        // one row per token where it read two (as the tiled pass does, `projectAndConvolve`;
+        // the same sums as the combine's own, so the logits are the same). A profiled pass
+        // runs each stage separately so its time can be reported on its own, and runs every
+        // stage untiled for the same reason.
         let fusePool = pools && profile == nil
         let tile = profile == nil && ws.tiles
             ? ws.tiling?.tile(sequence: s, span: span, batch: b, threads: Parallel.runsInline ? 1 : Parallel.width) : nil
@@ -41,7 +44,12 @@ extension VisionMamba {
         } else {
             profile.measure(.inProj) { inProjection(w, ws, input: input) }
             profile.measure(.conv) {
-                convolve(w, ws, span: span) { tile in if fusePool { pool(tile) } }
+                convolve(w, ws, span: span) { tile in
+                    guard fusePool else { return }
+                    pool(tile)
+                    let at = (tile.image * s + tile.tokens.lowerBound) * e
+                    skipTerm(ws.xF + at, ws.xF + at, ws.xB + at, dF: w.forward.skip, dB: w.backward.skip, rows: tile.tokens.count, e: e)
+                }
             }
         }
         if pools && !fusePool {
@@ -82,7 +90,7 @@ extension VisionMamba {
             profile.measure(.combine) {
                 Parallel.ranges(tokens, grain: 8) { rows in
                     combine(w, ws, tokens: rows, z: ws.xz + rows.lowerBound * 2 * e + e, ldz: 2 * e, into: ws.gated + rows.lowerBound * e,
-                            groups: groups, width: width, interleave: interleave)
+                            groups: groups, width: width, interleave: interleave, skipTerm: fusePool)
                 }
             }
             profile.measure(.outProj) { outProjection(w, ws, output: output) }
@@ -103,15 +111,23 @@ extension VisionMamba {
     }
 
     /// Conv + SiLU of both directions into xF and xB, tile by tile (`Parallel.tokenTiles`,
-    /// runs of `span` tokens); `then` runs on the same task afterwards (the fused pooling).
+    /// runs of `span` tokens), each tile in parts of whole runs of about a mixer tile's
+    /// length (`TokenTiling.defaultTarget`); `then` runs on the same task after each part,
+    /// while its rows are in L2 (the fused pooling and skip term).
     func convolve(_ w: BlockWeights, _ ws: Workspace, span: Int = 1, then: (TokenTile) -> Void = { _ in }) {
         let (s, e, k) = (ws.sequence, architecture.innerDim, architecture.convWidth)
+        let part = max(1, TokenTiling.defaultTarget / span) * span
         Parallel.tokenTiles(batch: ws.batch, sequence: s, span: span) { tile in
             let i = tile.image
-            causalConvSiLUPair(ws.xF + i * s * e, ws.xB + i * s * e, ldo: e, ws.xz + i * s * 2 * e, ldx: 2 * e,
-                               forward: w.forward.convTaps, backward: w.backward.convTaps, ldw: e, length: s, channels: e,
-                               width: k, tokens: tile.tokens)
-            then(tile)
+            var t0 = tile.tokens.lowerBound
+            while t0 < tile.tokens.upperBound {
+                let tokens = t0 ..< min(tile.tokens.upperBound, t0 + part)
+                causalConvSiLUPair(ws.xF + i * s * e, ws.xB + i * s * e, ldo: e, ws.xz + i * s * 2 * e, ldx: 2 * e,
+                                   forward: w.forward.convTaps, backward: w.backward.convTaps, ldw: e, length: s, channels: e,
+                                   width: k, tokens: tokens)
+                then(TokenTile(image: i, tokens: tokens))
+                t0 = tokens.upperBound
+            }
         }
     }
 
@@ -162,8 +178,8 @@ extension VisionMamba {
             // and the gate then share one pass (`normAndGateRow`).
             var lanes = FloatVector(repeating: 0)
             var c = 0
+            let half = FloatVector(repeating: 0.5)
             if skipTerm {
-                let half = FloatVector(repeating: 0.5)
                 while c < vectorEnd {
                     let sum = loadV(xf + c).mulAdd(loadV(yf + c) + loadV(yb + c), half)
                     storeV(sum, v + c)
@@ -171,15 +187,19 @@ extension VisionMamba {
                     c += vectorLanes
                 }
             }
+            // ½(D_f·x_f + D_b·x_b) + ½(y_f + y_b), summed as `skipTerm` and the loop above sum
+            // it: a pass with the skip term folded in gives the same values as one without.
             while c < vectorEnd {
-                let sum = (loadV(yf + c) + loadV(dF + c) * loadV(xf + c) + loadV(yb + c) + loadV(dB + c) * loadV(xb + c)) * 0.5
+                let skip = (loadV(dF + c) * loadV(xf + c) + loadV(dB + c) * loadV(xb + c)) * 0.5
+                let sum = skip.mulAdd(loadV(yf + c) + loadV(yb + c), half)
                 storeV(sum, v + c)
                 lanes += sum
                 c += vectorLanes
             }
             var total = horizontalSum(lanes)
             while c < e {
-                v[c] = skipTerm ? (yf[c] + yb[c]) * 0.5 + xf[c] : (yf[c] + dF[c] * xf[c] + yb[c] + dB[c] * xb[c]) * 0.5
+                let skip = skipTerm ? xf[c] : (dF[c] * xf[c] + dB[c] * xb[c]) * 0.5
+                v[c] = (yf[c] + yb[c]) * 0.5 + skip
                 total += v[c]
                 c += 1
             }

@@ -53,7 +53,8 @@ extension VisionMamba {
         skipTerm(ws.xF + (image + t0) * e, outF, outB, dF: w.forward.skip, dB: w.backward.skip, rows: n, e: e)
     }
 
-    private func skipTerm(_ out: UnsafeMutablePointer<Float>, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>,
+    /// out = ½(D_f·x_f + D_b·x_b), row by row; `out` may be `xf`.
+    func skipTerm(_ out: UnsafeMutablePointer<Float>, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>,
                           dF: UnsafePointer<Float>, dB: UnsafePointer<Float>, rows: Int, e: Int) {
         let vectorEnd = e - e % vectorLanes
         for t in 0 ..< rows {
