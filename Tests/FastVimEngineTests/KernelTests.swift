@@ -218,6 +218,34 @@ import TestSupport
         }
     }
 
+    /// One pass of both pools and the skip term gives exactly what two `poolGroups` calls and
+    /// the skip formula give, for mean (scaled) and max, plain and interleaved runs, channels
+    /// past the last whole vector, and with the skip written over x_f itself.
+    @Test(arguments: [Collapse.mean, .max], [1, 3])
+    func poolWithSkipMatchesSeparatePasses(_ collapse: Collapse, _ interleave: Int) {
+        let (width, runs, e, ld) = (5, 2, vectorLanes + 5, vectorLanes + 9)
+        let groups = runs * interleave, rows = groups * width
+        var rng = Rand(state: 5)
+        let xf = (0 ..< rows * ld).map { _ in rng.next() }, xb = (0 ..< rows * ld).map { _ in rng.next() }
+        let dF = (0 ..< e).map { _ in rng.next() }, dB = (0 ..< e).map { _ in rng.next() }
+        var wantF = [Float](repeating: 0, count: groups * e), wantB = wantF
+        poolGroups(&wantF, ldo: e, xf, ldx: ld, groups: groups, width: width, interleave: interleave, channels: e, collapse: collapse, scale: 0.7)
+        poolGroups(&wantB, ldo: e, xb, ldx: ld, groups: groups, width: width, interleave: interleave, channels: e, collapse: collapse, scale: 0.7)
+        var gotF = [Float](repeating: .nan, count: groups * e), gotB = gotF
+        var skip = xf
+        xf.withUnsafeBufferPointer { f in
+            poolGroupsWithSkip(&gotF, &gotB, ldo: e, f.baseAddress!, xb, ldx: ld, skip: &skip, dF: dF, dB: dB, groups: groups,
+                               width: width, interleave: interleave, channels: e, collapse: collapse, scale: 0.7)
+        }
+        #expect(gotF == wantF && gotB == wantB)
+        for t in 0 ..< rows {
+            for c in 0 ..< ld {
+                let want = c < e ? (dF[c] * xf[t * ld + c] + dB[c] * xb[t * ld + c]) * 0.5 : xf[t * ld + c]
+                #expect(skip[t * ld + c] == want, "skip [\(t), \(c)]")
+            }
+        }
+    }
+
     /// Both directions in one pass against a plain double-precision conv + SiLU of each, on
     /// sequences all edge (length 5), with one block between the edges, and long ones; on
     /// token ranges that start and end anywhere; channels past the last whole vector; x a

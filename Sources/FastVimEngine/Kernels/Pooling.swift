@@ -27,3 +27,67 @@ func poolGroups(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer
         }
     }
 }
+
+/// Both directions' `poolGroups` in one pass over their rows, writing the mixer's skip term
+/// ½(D_f·x_f + D_b·x_b) of each row as it goes (the pooled models' conv pass): a vector of
+/// channels of a whole run at a time, in registers, where the two pools and the skip pass
+/// each read the rows again. The same values as those three (the same operations in the
+/// same order). `skip` has x's row layout and may be `xf` itself.
+func poolGroupsWithSkip(_ outF: UnsafeMutablePointer<Float>, _ outB: UnsafeMutablePointer<Float>, ldo: Int,
+                        _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>, ldx: Int,
+                        skip: UnsafeMutablePointer<Float>, dF: UnsafePointer<Float>, dB: UnsafePointer<Float>,
+                        groups: Int, width: Int, interleave k: Int = 1, channels e: Int, collapse: Collapse, scale: Float) {
+    let vectorEnd = e - e % vectorLanes, runs = max(width, 1)
+    let s = scale / Float(width)
+    for g in 0 ..< groups {
+        let (of, ob) = (outF + g * ldo, outB + g * ldo)
+        let first = (g / k) * width * k + g % k
+        var c = 0
+        while c < vectorEnd {
+            let (wf, wb) = (loadV(dF + c), loadV(dB + c))
+            var (pf, pb) = (FloatVector(), FloatVector())
+            for w in 0 ..< runs {
+                let at = (first + w * k) * ldx + c
+                let (f, b) = (loadV(xf + at), loadV(xb + at))
+                if w == 0 {
+                    (pf, pb) = (f, b)
+                } else if collapse == .mean {
+                    pf += f
+                    pb += b
+                } else {
+                    // Swift.max(x, y) is y >= x ? y : x, NaN and signed zeros included.
+                    pf = pf.replacing(with: f, where: f .>= pf)
+                    pb = pb.replacing(with: b, where: b .>= pb)
+                }
+                storeV((wf * f + wb * b) * 0.5, skip + at)
+            }
+            if collapse == .mean {
+                pf *= s
+                pb *= s
+            }
+            storeV(pf, of + c)
+            storeV(pb, ob + c)
+            c += vectorLanes
+        }
+        while c < e {
+            var (pf, pb): (Float, Float) = (0, 0)
+            for w in 0 ..< runs {
+                let at = (first + w * k) * ldx + c
+                let (f, b) = (xf[at], xb[at])
+                if w == 0 {
+                    (pf, pb) = (f, b)
+                } else if collapse == .mean {
+                    pf += f
+                    pb += b
+                } else {
+                    pf = Swift.max(pf, f)
+                    pb = Swift.max(pb, b)
+                }
+                skip[at] = (dF[c] * f + dB[c] * b) * 0.5
+            }
+            of[c] = collapse == .mean ? pf * s : pf
+            ob[c] = collapse == .mean ? pb * s : pb
+            c += 1
+        }
+    }
+}

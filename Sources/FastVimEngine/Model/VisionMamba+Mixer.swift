@@ -30,6 +30,14 @@ extension VisionMamba {
             let at = (tile.image * s + tile.tokens.lowerBound) * e
             poolRuns(tile, ws.xF + at, ws.xB + at)
         }
+        // The same pooling, and the combine's skip term of each token into `skip` (rows of the tile).
+        func poolRunsWithSkip(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>, skip: UnsafeMutablePointer<Float>) {
+            let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
+            let at = (tile.image * groups + first) * e
+            poolGroupsWithSkip(ws.pooledF + at, ws.pooledB + at, ldo: e, xf, xb, ldx: e, skip: skip, dF: w.forward.skip,
+                               dB: w.backward.skip, groups: count, width: width, interleave: interleave, channels: e,
+                               collapse: a.collapse, scale: a.scalingFactor)
+        }
         // Pooling rides on the conv pass while its output is in cache, and so does the
         // combine's skip term ½(D_f·x_f + D_b·x_b), written over x_f: the combine then reads
         // one row per token where it read two (as the tiled pass does, `projectAndConvolve`;
@@ -40,15 +48,16 @@ extension VisionMamba {
         let tile = profile == nil && ws.tiles
             ? ws.tiling?.tile(sequence: s, span: span, batch: b, threads: Parallel.runsInline ? 1 : Parallel.width) : nil
         if let tile {
-            forEachTile(ws, tile: tile) { projectAndConvolve(w, ws, input: input, view: output.view, tile: $0, pool: pools ? poolRuns : nil) }
+            forEachTile(ws, tile: tile) {
+                projectAndConvolve(w, ws, input: input, view: output.view, tile: $0, pool: pools ? poolRunsWithSkip : nil)
+            }
         } else {
             profile.measure(.inProj) { inProjection(w, ws, input: input) }
             profile.measure(.conv) {
                 convolve(w, ws, span: span) { tile in
                     guard fusePool else { return }
-                    pool(tile)
                     let at = (tile.image * s + tile.tokens.lowerBound) * e
-                    skipTerm(ws.xF + at, ws.xF + at, ws.xB + at, dF: w.forward.skip, dB: w.backward.skip, rows: tile.tokens.count, e: e)
+                    poolRunsWithSkip(tile, ws.xF + at, ws.xB + at, skip: ws.xF + at)
                 }
             }
         }

@@ -16,13 +16,14 @@ extension VisionMamba {
     /// which computes it from the same input rows when it needs it: cheaper than writing it
     /// to memory and reading it back after the scan.
     /// Unpooled (Vim), the conv's output goes to `ws.xF`/`ws.xB`, the scan's input. Pooled,
-    /// it stays in the scratch: `pool` reads it there (the tile, then its x_f and x_b), and
-    /// `ws.xF` gets the combine's skip term ½(D_f·x_f + D_b·x_b) instead, so the combine
-    /// reads one row per token from memory where it read two.
+    /// it stays in the scratch: `pool` reads it there (the tile, then its x_f and x_b) and
+    /// writes the combine's skip term ½(D_f·x_f + D_b·x_b) to `ws.xF` instead, so the
+    /// combine reads one row per token from memory where it read two.
     /// With `view`, the input is in the stream's order and the tile's rows are gathered
     /// through it first.
     func projectAndConvolve(_ w: BlockWeights, _ ws: Workspace, input: UnsafePointer<Float>, view: TransposedView?,
-                            tile: TokenTile, pool: ((TokenTile, UnsafePointer<Float>, UnsafePointer<Float>) -> Void)?) {
+                            tile: TokenTile,
+                            pool: ((TokenTile, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void)?) {
         let a = architecture
         let (s, d, e, reach) = (ws.sequence, a.embedDim, a.innerDim, a.convWidth - 1)
         let image = tile.image * s, (t0, t1) = (tile.tokens.lowerBound, tile.tokens.upperBound), n = t1 - t0
@@ -48,27 +49,7 @@ extension VisionMamba {
         causalConvSiLUPair(outF - (t0 - lo) * e, outB - (t0 - lo) * e, ldo: e, x, ldx: e, forward: w.forward.convTaps,
                            backward: w.backward.convTaps, ldw: e, length: hi - lo, channels: e, width: a.convWidth,
                            tokens: t0 - lo ..< t1 - lo)
-        guard let pool else { return }
-        pool(tile, outF, outB)
-        skipTerm(ws.xF + (image + t0) * e, outF, outB, dF: w.forward.skip, dB: w.backward.skip, rows: n, e: e)
-    }
-
-    /// out = ½(D_f·x_f + D_b·x_b), row by row; `out` may be `xf`.
-    func skipTerm(_ out: UnsafeMutablePointer<Float>, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>,
-                          dF: UnsafePointer<Float>, dB: UnsafePointer<Float>, rows: Int, e: Int) {
-        let vectorEnd = e - e % vectorLanes
-        for t in 0 ..< rows {
-            let (o, f, b) = (out + t * e, xf + t * e, xb + t * e)
-            var c = 0
-            while c < vectorEnd {
-                storeV((loadV(dF + c) * loadV(f + c) + loadV(dB + c) * loadV(b + c)) * 0.5, o + c)
-                c += vectorLanes
-            }
-            while c < e {
-                o[c] = (dF[c] * f[c] + dB[c] * b[c]) * 0.5
-                c += 1
-            }
-        }
+        pool?(tile, outF, outB, ws.xF + (image + t0) * e)
     }
 
     /// Rows `tokens` of the view, gathered from an image's rows in the stream's order.
