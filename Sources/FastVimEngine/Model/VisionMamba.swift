@@ -62,6 +62,9 @@ public final class VisionMamba: @unchecked Sendable {
         // stream and norm it for the next block while the rows are in cache: no separate norm
         // passes or transposes. A profiled or traced pass keeps every stage apart.
         let fused = profile == nil && trace == nil && ws.tiles
+        // Untiled, a plain pass folds the odd FastVim blocks' transposes into the norms
+        // (`addNorm`); a profiled or traced pass keeps them apart.
+        let folded = profile == nil && trace == nil && !fused
         precondition(fused || !ws.isTiledOnly, "a profiled or traced pass needs a workspace made with untiledBuffers")
         if let slices {
             // A profiled pass records thread 0's images, the ones it gets below (every thread
@@ -71,24 +74,28 @@ public final class VisionMamba: @unchecked Sendable {
             if profile != nil {
                 // A fixed share per thread, so that one thread's records are one thread's time.
                 Parallel.forEach(slices.threads) { t in
-                    for k in stride(from: t, to: slices.images.count, by: slices.threads) { self.blocks(slices.images[k], scan: scan, fused: fused) }
+                    for k in stride(from: t, to: slices.images.count, by: slices.threads) { self.blocks(slices.images[k], scan: scan, fused: fused, folded: folded) }
                 }
             } else {
                 // One task per image, handed out as threads free up: a thread slowed by other
                 // work (a server's decoding) takes fewer images instead of holding up the rest.
-                Parallel.handOut(slices.images.count) { self.blocks(slices.images[$0], scan: scan, fused: fused) }
+                Parallel.handOut(slices.images.count) { self.blocks(slices.images[$0], scan: scan, fused: fused, folded: folded) }
             }
-            if let rest = slices.rest { blocks(rest, scan: scan, fused: fused) }
+            if let rest = slices.rest { blocks(rest, scan: scan, fused: fused, folded: folded) }
         } else {
             for (i, block) in weights.blocks.enumerated() {
-                self.block(i, block, ws, scan: scan, fused: fused)
+                self.block(i, block, ws, scan: scan, fused: fused, folded: folded)
                 if let trace {
                     trace("block\(i).mixer_out", UnsafeBufferPointer(start: ws.hidden, count: rows * d))
                     trace("block\(i).residual", UnsafeBufferPointer(start: ws.residual, count: rows * d))
                 }
             }
         }
-        if !fused { profile.measure(.norms) { addNorm(ws, weight: weights.normF, add: true) } }
+        if !fused {
+            let last = weights.blocks.count - 1
+            let hidden = folded && isTransposed(last) ? (UnsafePointer(ws.permuted), gridView(ws)) : nil
+            profile.measure(.norms) { addNorm(ws, weight: weights.normF, add: true, hidden: hidden) }
+        }
         profile.measure(.head) { pool(ws) }
         trace?("features", UnsafeBufferPointer(start: ws.features, count: b * d))
         if let logits, let head = weights.headWeight, let bias = weights.headBias {
@@ -117,18 +124,37 @@ public final class VisionMamba: @unchecked Sendable {
     // MARK: - Stages
 
     /// Every block, in order.
-    private func blocks(_ ws: Workspace, scan: ScanKernel, fused: Bool) {
-        for (i, block) in weights.blocks.enumerated() { self.block(i, block, ws, scan: scan, fused: fused) }
+    private func blocks(_ ws: Workspace, scan: ScanKernel, fused: Bool, folded: Bool) {
+        for (i, block) in weights.blocks.enumerated() { self.block(i, block, ws, scan: scan, fused: fused, folded: folded) }
+    }
+
+    /// Whether block `index` sees the grid column-major: odd FastVim blocks.
+    private func isTransposed(_ index: Int) -> Bool { architecture.pools && index % 2 == 1 }
+
+    /// Where a transposed block's tokens sit in the stream (`TransposedView`): Channel-First
+    /// channel models keep a position's channel tokens together.
+    private func gridView(_ ws: Workspace) -> TransposedView {
+        let a = architecture
+        let inner = a.perChannelTokens && a.scanOrder == .channelFirst ? a.channelTokens : 1
+        return TransposedView(rows: ws.grid.rows, cols: ws.grid.cols, inner: inner)
     }
 
     /// Block `index`: residual add and norm, then the mixer over the block's view of the grid.
     /// `fused`: the previous block's tiles have normed this block's input already, and this
     /// block's tiles do the same for the next block (or the final norm).
-    private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel, fused: Bool) {
+    /// `folded`: untiled, the norm writes a transposed block's input in its view's order and
+    /// reads a transposed block's output in that order, instead of two transposing copies
+    /// around the mixer; the same values.
+    private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel, fused: Bool, folded: Bool) {
         let a = architecture, s = ws.sequence
         let profile = ws.profile
-        if !fused || index == 0 { profile.measure(.norms) { addNorm(ws, weight: block.norm, add: index > 0) } }
-        let transposed = a.pools && index % 2 == 1
+        let transposed = isTransposed(index)
+        if !fused || index == 0 {
+            let view = gridView(ws)
+            let hidden = folded && index > 0 && isTransposed(index - 1) ? (UnsafePointer(ws.permuted), view) : nil
+            let normed = folded && transposed ? (ws.permuted, view) : nil
+            profile.measure(.norms) { addNorm(ws, weight: block.norm, add: index > 0, hidden: hidden, normed: normed) }
+        }
         // The mixer's view of the grid: odd FastVim blocks see it column-major, (cols, rows).
         let (viewRows, viewCols) = transposed ? (ws.grid.cols, ws.grid.rows) : (ws.grid.rows, ws.grid.cols)
         // Pooled runs: a row of the view. Channel-First tokens interleave the channels, so a
@@ -142,6 +168,8 @@ public final class VisionMamba: @unchecked Sendable {
             let view = transposed ? TransposedView(rows: ws.grid.rows, cols: ws.grid.cols, inner: interleave) : nil
             mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: view), groups: groups, width: width,
                   interleave: interleave, scan: scan)
+        } else if transposed && folded {
+            mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: width, interleave: interleave, scan: scan)
         } else if transposed {
             profile.measure(.transpose) { permute(ws.permuted, ws.normed, ws: ws, toColumnMajor: true) }
             mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: width, interleave: interleave, scan: scan)
@@ -152,8 +180,28 @@ public final class VisionMamba: @unchecked Sendable {
     }
 
     /// residual += hidden (unless `add` is false), normed = RMSNorm(residual), split over rows.
-    func addNorm(_ ws: Workspace, weight: UnsafePointer<Float>, add: Bool) {
-        let d = architecture.embedDim
+    /// `hidden` / `normed`: read the hidden rows from / write the normed rows to other
+    /// buffers (default `ws.hidden`, `ws.normed`), in a transposed view's order when given
+    /// one (row v of each image is stream token `view.stored(v)`).
+    func addNorm(_ ws: Workspace, weight: UnsafePointer<Float>, add: Bool,
+                 hidden: (UnsafePointer<Float>, TransposedView)? = nil, normed: (UnsafeMutablePointer<Float>, TransposedView)? = nil) {
+        let d = architecture.embedDim, s = ws.sequence
+        if let view = hidden?.1 ?? normed?.1 {
+            Parallel.ranges(ws.batch * s, grain: 16) { r in
+                for v in r {
+                    let (image, k) = v.quotientAndRemainder(dividingBy: s)
+                    let t = image * s + view.stored(k)
+                    let from = hidden.map { $0.0 + v * d } ?? UnsafePointer(ws.hidden + t * d)
+                    let to = normed.map { $0.0 + v * d } ?? ws.normed + t * d
+                    if add {
+                        addRMSNorm(to, residual: ws.residual + t * d, hidden: from, weight: weight, rows: 1, d: d)
+                    } else {
+                        rmsNorm(to, ws.residual + t * d, weight: weight, rows: 1, d: d)
+                    }
+                }
+            }
+            return
+        }
         Parallel.ranges(ws.batch * ws.sequence, grain: 16) { r in
             let off = r.lowerBound * d
             if add {
