@@ -54,10 +54,13 @@ extension VisionMamba {
         } else {
             profile.measure(.inProj) { inProjection(w, ws, input: input) }
             profile.measure(.conv) {
-                convolve(w, ws, span: span) { tile in
-                    guard fusePool else { return }
-                    let at = (tile.image * s + tile.tokens.lowerBound) * e
-                    poolRunsWithSkip(tile, ws.xF + at, ws.xB + at, skip: ws.xF + at)
+                if fusePool {
+                    convolve(w, ws, span: span, backwardRowsReused: true) { part, xb in
+                        let at = (part.image * s + part.tokens.lowerBound) * e
+                        poolRunsWithSkip(part, ws.xF + at, xb, skip: ws.xF + at)
+                    }
+                } else {
+                    convolve(w, ws, span: span)
                 }
             }
         }
@@ -122,8 +125,12 @@ extension VisionMamba {
     /// Conv + SiLU of both directions into xF and xB, tile by tile (`Parallel.tokenTiles`,
     /// runs of `span` tokens), each tile in parts of whole runs of about a mixer tile's
     /// length (`TokenTiling.defaultTarget`); `then` runs on the same task after each part,
-    /// while its rows are in L2 (the fused pooling and skip term).
-    func convolve(_ w: BlockWeights, _ ws: Workspace, span: Int = 1, then: (TokenTile) -> Void = { _ in }) {
+    /// while its rows are in L2 (the fused pooling and skip term), given the part's first
+    /// x_b row. `backwardRowsReused`: every part of a tile puts its x_b rows at the tile's
+    /// first rows of xB, for a `then` that consumes them (x_b then never streams through
+    /// memory; xB ends up holding no whole sequence).
+    func convolve(_ w: BlockWeights, _ ws: Workspace, span: Int = 1, backwardRowsReused: Bool = false,
+                  then: (TokenTile, UnsafePointer<Float>) -> Void = { _, _ in }) {
         let (s, e, k) = (ws.sequence, architecture.innerDim, architecture.convWidth)
         let part = max(1, TokenTiling.defaultTarget / span) * span
         Parallel.tokenTiles(batch: ws.batch, sequence: s, span: span) { tile in
@@ -131,10 +138,12 @@ extension VisionMamba {
             var t0 = tile.tokens.lowerBound
             while t0 < tile.tokens.upperBound {
                 let tokens = t0 ..< min(tile.tokens.upperBound, t0 + part)
-                causalConvSiLUPair(ws.xF + i * s * e, ws.xB + i * s * e, ldo: e, ws.xz + i * s * 2 * e, ldx: 2 * e,
+                // Where token t0's x_b row goes.
+                let xb = ws.xB + (i * s + (backwardRowsReused ? tile.tokens.lowerBound : t0)) * e
+                causalConvSiLUPair(ws.xF + i * s * e, xb - t0 * e, ldo: e, ws.xz + i * s * 2 * e, ldx: 2 * e,
                                    forward: w.forward.convTaps, backward: w.backward.convTaps, ldw: e, length: s, channels: e,
                                    width: k, tokens: tokens)
-                then(TokenTile(image: i, tokens: tokens))
+                then(TokenTile(image: i, tokens: tokens), xb)
                 t0 = tokens.upperBound
             }
         }
