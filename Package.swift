@@ -77,8 +77,6 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CNGHTTP2", path: "Sources/CNGHTTP2"),
         .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
-        // Header only: AVX-512 intrinsics for the engine's vector exp.
-        .systemLibrary(name: "CVectorOps", path: "Sources/CVectorOps"),
         // OpenSSL's API is half macros: thin C functions give Swift a stable surface.
         .target(
             name: "CTLS",
@@ -93,7 +91,7 @@ let package = Package(
         ),
         .target(
             name: "FastVimEngine",
-            dependencies: ["COpenBLAS", "CDNNL", "CZlib", "CVectorOps"],
+            dependencies: ["COpenBLAS", "CDNNL", "CZlib"],
             swiftSettings: fastMath
         ),
         .target(

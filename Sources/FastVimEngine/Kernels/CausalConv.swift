@@ -124,9 +124,9 @@ struct ConvTaps {
 /// the forward conv, `outB` the reverse one, the same values as two `causalConvSiLU` calls
 /// (the same multiply-adds in the same order). Width 4, away from the sequence's ends, runs
 /// four tokens at a time: ten rows of x serve both directions' four outputs each, with no
-/// bounds test per row. The two single-direction passes read x twice and spent more time
-/// testing for the sequence's ends than multiplying (FastVim-T at 224 px: 1.47 ns per vector
-/// of both directions' taps here against 2.37 there, docs/BENCHMARKS.md, issue 20).
+/// bounds test per row. The two single-direction passes it replaced read x twice and tested
+/// every row against the sequence's ends (FastVim-T at 224 px, the conv stage: 0.25 ms per
+/// block before this session's kernels, 0.19 after; docs/BENCHMARKS.md, issue 20).
 /// Other widths, and the tokens within three of either end, take `causalConvSiLU`.
 func causalConvSiLUPair(_ outF: UnsafeMutablePointer<Float>, _ outB: UnsafeMutablePointer<Float>, ldo: Int,
                         _ x: UnsafePointer<Float>, ldx: Int, forward: ConvTaps, backward: ConvTaps, ldw: Int,

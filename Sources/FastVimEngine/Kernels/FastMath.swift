@@ -1,6 +1,3 @@
-#if FASTVIM_AVX512
-import CVectorOps
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -54,18 +51,8 @@ extension Float {
 /// two multiply-adds fewer: the FMA pipes are what bound the SiLU and scan loops).
 /// Transparent, as are the vector functions below: with sixteen lanes Swift left
 /// `@inline(__always)` ones as calls in the combine and the parameter projection.
-/// With AVX-512 the clamp, the rounding and the exponent step are one instruction each
-/// (`CVectorOps`), where the generic form needs two, two and four: SiLU over sixteen lanes
-/// ran about 14% faster (docs/BENCHMARKS.md, issue 20). Both forms give exp(±inf) = inf, 0
-/// and exp(NaN) = a large finite value or inf (the clamp's), as the CPU engine always has.
 @_transparent
 func expV(_ x: FloatVector) -> FloatVector {
-    #if FASTVIM_AVX512
-    // Past ±126 the result is 0 or inf either way; the clamp keeps x · log2(e) finite.
-    let x = fastvim_clamp_magnitude16(x, FloatVector(repeating: 126))
-    let n = fastvim_round16(x * FloatVector(repeating: 1.442_695_04))
-    return fastvim_scalef16(expReduced(x, n), n)
-    #else
     // clamped(lowerBound:upperBound:) is not inlined by Swift's generic SIMD code; written
     // this way both selects compile to vmaxps/vminps.
     let lo = FloatVector(repeating: -87), hi = FloatVector(repeating: 88)
@@ -77,23 +64,16 @@ func expV(_ x: FloatVector) -> FloatVector {
     // rounding instead of two, and about twice the throughput of this function).
     let magic = FloatVector(repeating: 12_582_912)
     let shifted = magic.mulAdd(x, FloatVector(repeating: 1.442_695_04))
-    let p = expReduced(x, shifted - magic)
-    let ni = unsafeBitCast(shifted, to: IntVector.self) &- unsafeBitCast(magic, to: IntVector.self)
-    return p * unsafeBitCast((ni &+ 127) &<< 23, to: FloatVector.self)
-    #endif
-}
-
-/// exp(x - n·ln2) for the integer n nearest x·log2(e): ln2 in two parts (Cody-Waite), then
-/// the polynomial.
-@_transparent
-func expReduced(_ x: FloatVector, _ n: FloatVector) -> FloatVector {
+    let n = shifted - magic
     let r = x.mulAdd(n, FloatVector(repeating: -0.693_359_375)).mulAdd(n, FloatVector(repeating: 2.121_944_4e-4))
     var p = FloatVector(repeating: 0.008_297_645_5)
     p = FloatVector(repeating: 0.041_915_383).mulAdd(p, r)
     p = FloatVector(repeating: 0.166_675_75).mulAdd(p, r)
     p = FloatVector(repeating: 0.499_988_94).mulAdd(p, r)
     p = FloatVector(repeating: 0.999_999_70).mulAdd(p, r)
-    return FloatVector(repeating: 1.000_000_1).mulAdd(p, r)
+    p = FloatVector(repeating: 1.000_000_1).mulAdd(p, r)
+    let ni = unsafeBitCast(shifted, to: IntVector.self) &- unsafeBitCast(magic, to: IntVector.self)
+    return p * unsafeBitCast((ni &+ 127) &<< 23, to: FloatVector.self)
 }
 
 @_transparent

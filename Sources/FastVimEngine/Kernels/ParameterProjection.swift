@@ -8,8 +8,9 @@
 /// `ldw` apart (a multiple of the lanes, zero past N: `paddedTranspose`). Four rows of x
 /// against three vectors of columns at a time: each step of K broadcasts four values of x and
 /// loads three vectors of wT for twelve independent multiply-adds. Dot products of rows of x
-/// and w, which this replaced, ended every output in a horizontal sum and ran at half the
-/// rate (FastVim-T's x_proj: 45 µs against 24 per block and direction, docs/BENCHMARKS.md, issue 20).
+/// and w, which this replaced, ended every output in a horizontal sum (with `deltaRows`'
+/// side-by-side sums, FastVim-T's parameter projection went from 0.135 to 0.073 ms per
+/// block at 224 px; docs/BENCHMARKS.md, issue 20).
 func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePointer<Float>, ldx: Int,
                  _ wT: UnsafePointer<Float>, ldw: Int, m: Int, n: Int, k: Int) {
     precondition(ldw % vectorLanes == 0 && ldw >= n)
@@ -83,9 +84,10 @@ func paddedWidth(_ n: Int) -> Int { (n + vectorLanes - 1) / vectorLanes * vector
 
 /// δ (M, E) = softplus(dt (M, R) · dt_projᵀ + bias), with dt_proj given transposed, (R, E):
 /// each output row is R scaled rows of the weight, four vectors of channels at a time, and
-/// the bias and softplus are applied while the sums are in registers. Four sums side by side
-/// because each is a chain of R dependent multiply-adds: one vector at a time waited on the
-/// FMA's latency, and this stage took a third of its time (docs/BENCHMARKS.md, issue 20).
+/// the bias added; softplus then runs over the row. Four sums side by side because each is
+/// a chain of R dependent multiply-adds, and one at a time waited on the FMA's latency;
+/// softplus in a pass of its own because inside that loop its constants crowded the four
+/// sums out of the registers (slower than one sum at a time).
 func deltaRows(_ delta: UnsafeMutablePointer<Float>, ldDelta: Int, _ dt: UnsafePointer<Float>, ldDt: Int,
                dtProjT: UnsafePointer<Float>, bias: UnsafePointer<Float>, m: Int, e: Int, r: Int) {
     let vectorEnd = e - e % vectorLanes, blockEnd = e - e % (4 * vectorLanes)
