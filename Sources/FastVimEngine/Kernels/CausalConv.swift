@@ -6,17 +6,12 @@
 /// Reverse (the backward branch on the flipped sequence, written in original order):
 /// out[t] = silu(bias + Σ_k w[k] · x[t + (K-1) - k]).
 /// `tokens` limits the outputs to those tokens (the inputs still span the sequence).
+/// The mixer calls `causalConvSiLUPair`, which leaves to this the tokens near either end
+/// and widths other than 4.
 func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
                     weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
                     length: Int, channels e: Int, width k: Int, reverse: Bool, tokens: Range<Int>? = nil) {
-    var tokens = tokens ?? 0 ..< length
-    if k == 4 {
-        // Whole blocks of four tokens share their loads; the rest go through the loop below.
-        let blocks = tokens.count / 4 * 4
-        causalConvSiLU4(out, ldo: ldo, x, ldx: ldx, weightT: weightT, ldw: ldw, bias: bias, length: length, channels: e,
-                        reverse: reverse, tokens: tokens.lowerBound ..< tokens.lowerBound + blocks)
-        tokens = tokens.lowerBound + blocks ..< tokens.upperBound
-    }
+    let tokens = tokens ?? 0 ..< length
     let vectorEnd = e - e % vectorLanes
     // Tap j of token t reads token t + offset(j); taps outside the sequence read zero.
     let step = reverse ? -1 : 1
@@ -52,65 +47,6 @@ func causalConvSiLU(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePoi
             o[c] = silu(acc)
             c += 1
         }
-    }
-}
-
-/// Width 4 (every Mamba checkpoint's d_conv), four tokens at a time: their sixteen taps read
-/// seven input rows and one set of weights, loaded once (the loop above loads 4 + 4 per
-/// output). The same multiply-adds in the same order, so the same results. `tokens` is a
-/// multiple of four long. The SiLU runs after the taps, over the four rows while they are in
-/// L1: inside the tap loop its constants did not fit in the sixteen vector registers beside
-/// the rows and weights, and the compiler spilled and reloaded them for every vector.
-private func causalConvSiLU4(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
-                             weightT: UnsafePointer<Float>, ldw: Int, bias: UnsafePointer<Float>,
-                             length: Int, channels e: Int, reverse: Bool, tokens: Range<Int>) {
-    let vectorEnd = e - e % vectorLanes
-    let zero = FloatVector(repeating: 0)
-    // Forward: output t + i reads rows t + i - 3 ... t + i; reverse: t + i + 3 down to t + i.
-    let base = reverse ? 0 : -3
-    var t = tokens.lowerBound
-    while t < tokens.upperBound {
-        let first = t + base
-        var c = 0
-        while c < vectorEnd {
-            @inline(__always) func row(_ m: Int) -> FloatVector {
-                let s = first + m
-                return s >= 0 && s < length ? loadV(x + s * ldx + c) : zero
-            }
-            let (r0, r1, r2, r3, r4, r5, r6) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6))
-            let (w0, w1, w2, w3) = (loadV(weightT + c), loadV(weightT + ldw + c), loadV(weightT + 2 * ldw + c), loadV(weightT + 3 * ldw + c))
-            let b = loadV(bias + c)
-            @inline(__always) func tap(_ a: FloatVector, _ bb: FloatVector, _ cc: FloatVector, _ d: FloatVector) -> FloatVector {
-                b.mulAdd(w0, a).mulAdd(w1, bb).mulAdd(w2, cc).mulAdd(w3, d)
-            }
-            let o = out + t * ldo + c
-            if reverse {
-                storeV(tap(r3, r2, r1, r0), o)
-                storeV(tap(r4, r3, r2, r1), o + ldo)
-                storeV(tap(r5, r4, r3, r2), o + 2 * ldo)
-                storeV(tap(r6, r5, r4, r3), o + 3 * ldo)
-            } else {
-                storeV(tap(r0, r1, r2, r3), o)
-                storeV(tap(r1, r2, r3, r4), o + ldo)
-                storeV(tap(r2, r3, r4, r5), o + 2 * ldo)
-                storeV(tap(r3, r4, r5, r6), o + 3 * ldo)
-            }
-            c += vectorLanes
-        }
-        // Channels past the last whole vector, one at a time.
-        while c < e {
-            for i in 0 ..< 4 {
-                var acc = bias[c]
-                for j in 0 ..< 4 {
-                    let s = reverse ? t + i + 3 - j : t + i - 3 + j
-                    if s >= 0, s < length { acc += weightT[j * ldw + c] * x[s * ldx + c] }
-                }
-                out[(t + i) * ldo + c] = acc
-            }
-            c += 1
-        }
-        for i in 0 ..< 4 { siluInPlace(out + (t + i) * ldo, e) }
-        t += 4
     }
 }
 
@@ -176,7 +112,7 @@ func causalConvSiLUPair(_ outF: UnsafeMutablePointer<Float>, _ outB: UnsafeMutab
             storeV(bw(r9, r8, r7, r6), ob + 3 * ldo)
             c += vectorLanes
         }
-        // Channels past the last whole vector, one at a time, as `causalConvSiLU4` sums them.
+        // Channels past the last whole vector, one at a time.
         while c < e {
             for i in 0 ..< 4 {
                 var (accF, accB) = (forward.bias[c], backward.bias[c])

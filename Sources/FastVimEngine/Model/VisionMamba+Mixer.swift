@@ -177,7 +177,7 @@ extension VisionMamba {
     /// directions, average them, LayerNorm (FastVim, Vim w/ LN) and gate with SiLU(z).
     /// For the original Vim this equals averaging the two separately gated directions.
     /// Token `tokens.lowerBound + k`'s row goes to row k of `out`. With `skipTerm`, `ws.xF`
-    /// holds ½(D_f·x_f + D_b·x_b) already (the tiled pass) and `ws.xB` is not read.
+    /// holds ½(D_f·x_f + D_b·x_b) already (pooled models' plain passes) and `ws.xB` is not read.
     /// z of token `tokens.lowerBound + k` is row k of `z` (row stride `ldz`).
     func combine(_ w: BlockWeights, _ ws: Workspace, tokens: Range<Int>, z zRows: UnsafePointer<Float>, ldz: Int,
                  into out: UnsafeMutablePointer<Float>, groups: Int, width: Int, interleave: Int, skipTerm: Bool = false) {
@@ -205,8 +205,8 @@ extension VisionMamba {
                     c += vectorLanes
                 }
             }
-            // ½(D_f·x_f + D_b·x_b) + ½(y_f + y_b), summed as `skipTerm` and the loop above sum
-            // it: a pass with the skip term folded in gives the same values as one without.
+            // ½(D_f·x_f + D_b·x_b) + ½(y_f + y_b), in the order `poolGroupsWithSkip` and the
+            // loop above sum it: a pass with the skip term folded in gives the same values.
             while c < vectorEnd {
                 let skip = (loadV(dF + c) * loadV(xf + c) + loadV(dB + c) * loadV(xb + c)) * 0.5
                 let sum = skip.mulAdd(loadV(yf + c) + loadV(yb + c), half)

@@ -165,8 +165,7 @@ public final class VisionMamba: @unchecked Sendable {
             ? (viewRows * a.channelTokens, viewCols, channelFirst ? a.channelTokens : 1) : (s, 1, 1)
         if fused {
             let next = index + 1 < weights.blocks.count ? weights.blocks[index + 1].norm : weights.normF
-            let view = transposed ? TransposedView(rows: ws.grid.rows, cols: ws.grid.cols, inner: interleave) : nil
-            mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: view), groups: groups, width: width,
+            mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: transposed ? gridView(ws) : nil), groups: groups, width: width,
                   interleave: interleave, scan: scan)
         } else if transposed && folded {
             mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: width, interleave: interleave, scan: scan)
