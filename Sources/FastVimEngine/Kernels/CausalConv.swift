@@ -61,8 +61,8 @@ struct ConvTaps {
 /// (the same multiply-adds in the same order). Width 4, away from the sequence's ends, runs
 /// four tokens at a time: ten rows of x serve both directions' four outputs each, with no
 /// bounds test per row. The two single-direction passes it replaced read x twice and tested
-/// every row against the sequence's ends (FastVim-T at 224 px, the conv stage: 0.25 ms per
-/// block before this session's kernels, 0.19 after; docs/BENCHMARKS.md, issue 20).
+/// every row against the sequence's ends (FastVim-T at 224 px, the conv stage: 0.230 ms per
+/// block before, 0.216 after, medians of five; docs/BENCHMARKS.md, issue 20).
 /// Other widths, and the tokens within three of either end, take `causalConvSiLU`.
 func causalConvSiLUPair(_ outF: UnsafeMutablePointer<Float>, _ outB: UnsafeMutablePointer<Float>, ldo: Int,
                         _ x: UnsafePointer<Float>, ldx: Int, forward: ConvTaps, backward: ConvTaps, ldw: Int,

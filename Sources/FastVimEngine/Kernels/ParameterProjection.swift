@@ -9,7 +9,7 @@
 /// against three vectors of columns at a time: each step of K broadcasts four values of x and
 /// loads three vectors of wT for twelve independent multiply-adds. Dot products of rows of x
 /// and w, which this replaced, ended every output in a horizontal sum (with `deltaRows`'
-/// side-by-side sums, FastVim-T's parameter projection went from 0.135 to 0.073 ms per
+/// side-by-side sums, FastVim-T's parameter projection went from 0.129 to 0.072 ms per
 /// block at 224 px; docs/BENCHMARKS.md, issue 20).
 func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePointer<Float>, ldx: Int,
                  _ wT: UnsafePointer<Float>, ldw: Int, m: Int, n: Int, k: Int) {
@@ -18,7 +18,7 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
     @inline(__always) func rows(_ i: Int) -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) {
         (x + min(i, m - 1) * ldx, x + min(i + 1, m - 1) * ldx, x + min(i + 2, m - 1) * ldx, x + min(i + 3, m - 1) * ldx)
     }
-    // Columns j ..< j + 16 of rows i ..< i + 4 (those that exist), from a vector per row.
+    // A vector of columns from j on, of row i + q, where that row and those columns exist.
     @inline(__always) func store(_ v: FloatVector, row q: Int, _ i: Int, _ j: Int) {
         guard i + q < m, j < n else { return }
         let o = out + (i + q) * ldOut + j
