@@ -43,11 +43,16 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
                 a20 = a20.mulAdd(u2, w0); a21 = a21.mulAdd(u2, w1); a22 = a22.mulAdd(u2, w2)
                 a30 = a30.mulAdd(u3, w0); a31 = a31.mulAdd(u3, w1); a32 = a32.mulAdd(u3, w2)
             }
-            for (q, (v0, v1, v2)) in [(a00, a01, a02), (a10, a11, a12), (a20, a21, a22), (a30, a31, a32)].enumerated() {
+            // Stored one by one: an array of the sums here cost an allocation per four rows.
+            @inline(__always) func storeRow(_ q: Int, _ v0: FloatVector, _ v1: FloatVector, _ v2: FloatVector) {
                 store(v0, row: q, i, j)
                 store(v1, row: q, i, j + vectorLanes)
                 store(v2, row: q, i, j + 2 * vectorLanes)
             }
+            storeRow(0, a00, a01, a02)
+            storeRow(1, a10, a11, a12)
+            storeRow(2, a20, a21, a22)
+            storeRow(3, a30, a31, a32)
             i += 4
         }
         j += 3 * vectorLanes
@@ -65,7 +70,10 @@ func projectRows(_ out: UnsafeMutablePointer<Float>, ldOut: Int, _ x: UnsafePoin
                 a2 = a2.mulAdd(FloatVector(repeating: x2[c]), w)
                 a3 = a3.mulAdd(FloatVector(repeating: x3[c]), w)
             }
-            for (q, v) in [a0, a1, a2, a3].enumerated() { store(v, row: q, i, j) }
+            store(a0, row: 0, i, j)
+            store(a1, row: 1, i, j)
+            store(a2, row: 2, i, j)
+            store(a3, row: 3, i, j)
             i += 4
         }
         j += vectorLanes

@@ -39,15 +39,16 @@ func poolGroupsWithSkip(_ outF: UnsafeMutablePointer<Float>, _ outB: UnsafeMutab
                         groups: Int, width: Int, interleave k: Int = 1, channels e: Int, collapse: Collapse, scale: Float) {
     let vectorEnd = e - e % vectorLanes, runs = max(width, 1)
     let s = scale / Float(width)
+    // The offset of member w of group g, as `poolGroups` finds it.
+    @inline(__always) func row(_ g: Int, _ w: Int) -> Int { ((g / k) * width * k + g % k + w * k) * ldx }
     for g in 0 ..< groups {
         let (of, ob) = (outF + g * ldo, outB + g * ldo)
-        let first = (g / k) * width * k + g % k
         var c = 0
         while c < vectorEnd {
             let (wf, wb) = (loadV(dF + c), loadV(dB + c))
             var (pf, pb) = (FloatVector(), FloatVector())
             for w in 0 ..< runs {
-                let at = (first + w * k) * ldx + c
+                let at = row(g, w) + c
                 let (f, b) = (loadV(xf + at), loadV(xb + at))
                 if w == 0 {
                     (pf, pb) = (f, b)
@@ -69,25 +70,18 @@ func poolGroupsWithSkip(_ outF: UnsafeMutablePointer<Float>, _ outB: UnsafeMutab
             storeV(pb, ob + c)
             c += vectorLanes
         }
-        while c < e {
-            var (pf, pb): (Float, Float) = (0, 0)
-            for w in 0 ..< runs {
-                let at = (first + w * k) * ldx + c
-                let (f, b) = (xf[at], xb[at])
-                if w == 0 {
-                    (pf, pb) = (f, b)
-                } else if collapse == .mean {
-                    pf += f
-                    pb += b
-                } else {
-                    pf = Swift.max(pf, f)
-                    pb = Swift.max(pb, b)
-                }
-                skip[at] = (dF[c] * f + dB[c] * b) * 0.5
-            }
-            of[c] = collapse == .mean ? pf * s : pf
-            ob[c] = collapse == .mean ? pb * s : pb
-            c += 1
+    }
+    guard vectorEnd < e else { return }
+    // Channels past the last whole vector: pooled by `poolGroups` itself (before their skip
+    // term may overwrite x_f), then the skip term.
+    for (out, x) in [(outF, xf), (outB, xb)] {
+        poolGroups(out + vectorEnd, ldo: ldo, x + vectorEnd, ldx: ldx, groups: groups, width: width, interleave: k,
+                   channels: e - vectorEnd, collapse: collapse, scale: scale)
+    }
+    for g in 0 ..< groups {
+        for w in 0 ..< runs {
+            let at = row(g, w)
+            for c in vectorEnd ..< e { skip[at + c] = (dF[c] * xf[at + c] + dB[c] * xb[at + c]) * 0.5 }
         }
     }
 }

@@ -18,22 +18,23 @@ extension VisionMamba {
         let pools = width > 1 || (a.pools && a.scalingFactor != 1)
         // A tile's tokens are whole groups: groups of `span` tokens.
         let span = width * interleave
-        // Pools a tile's runs from its conv output (x_f, x_b from the tile's first token on).
-        func poolRuns(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>) {
-            let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
-            for (x, pooled) in [(xf, ws.pooledF), (xb, ws.pooledB)] {
-                poolGroups(pooled + (tile.image * groups + first) * e, ldo: e, x, ldx: e, groups: count, width: width,
+        // The pooled groups a tile's runs make: where the first one's row is, and how many.
+        func pooledGroups(_ tile: TokenTile) -> (at: Int, count: Int) {
+            let first = tile.tokens.lowerBound / span * interleave
+            return ((tile.image * groups + first) * e, tile.tokens.count / span * interleave)
+        }
+        // Pools a tile's runs from the whole conv output (the profiled pass).
+        func pool(_ tile: TokenTile) {
+            let (at, count) = pooledGroups(tile), rows = (tile.image * s + tile.tokens.lowerBound) * e
+            for (x, pooled) in [(ws.xF, ws.pooledF), (ws.xB, ws.pooledB)] {
+                poolGroups(pooled + at, ldo: e, x + rows, ldx: e, groups: count, width: width,
                            interleave: interleave, channels: e, collapse: a.collapse, scale: a.scalingFactor)
             }
         }
-        func pool(_ tile: TokenTile) {
-            let at = (tile.image * s + tile.tokens.lowerBound) * e
-            poolRuns(tile, ws.xF + at, ws.xB + at)
-        }
-        // The same pooling, and the combine's skip term of each token into `skip` (rows of the tile).
+        // The same pooling from a tile's conv output (x_f, x_b from the tile's first token on),
+        // and the combine's skip term of each token into `skip` (rows of the tile).
         func poolRunsWithSkip(_ tile: TokenTile, _ xf: UnsafePointer<Float>, _ xb: UnsafePointer<Float>, skip: UnsafeMutablePointer<Float>) {
-            let first = tile.tokens.lowerBound / span * interleave, count = tile.tokens.count / span * interleave
-            let at = (tile.image * groups + first) * e
+            let (at, count) = pooledGroups(tile)
             poolGroupsWithSkip(ws.pooledF + at, ws.pooledB + at, ldo: e, xf, xb, ldx: e, skip: skip, dF: w.forward.skip,
                                dB: w.backward.skip, groups: count, width: width, interleave: interleave, channels: e,
                                collapse: a.collapse, scale: a.scalingFactor)

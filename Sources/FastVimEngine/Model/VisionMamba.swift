@@ -148,9 +148,8 @@ public final class VisionMamba: @unchecked Sendable {
     private func block(_ index: Int, _ block: BlockWeights, _ ws: Workspace, scan: ScanKernel, fused: Bool, folded: Bool) {
         let a = architecture, s = ws.sequence
         let profile = ws.profile
-        let transposed = isTransposed(index)
+        let transposed = isTransposed(index), view = gridView(ws)
         if !fused || index == 0 {
-            let view = gridView(ws)
             let hidden = folded && index > 0 && isTransposed(index - 1) ? (UnsafePointer(ws.permuted), view) : nil
             let normed = folded && transposed ? (ws.permuted, view) : nil
             profile.measure(.norms) { addNorm(ws, weight: block.norm, add: index > 0, hidden: hidden, normed: normed) }
@@ -160,12 +159,10 @@ public final class VisionMamba: @unchecked Sendable {
         // Pooled runs: a row of the view. Channel-First tokens interleave the channels, so a
         // run is every `interleave`-th token; Spatial-First keeps each channel's grid contiguous.
         // Vim scans every token: runs of one.
-        let channelFirst = a.perChannelTokens && a.scanOrder == .channelFirst
-        let (groups, width, interleave) = a.pools
-            ? (viewRows * a.channelTokens, viewCols, channelFirst ? a.channelTokens : 1) : (s, 1, 1)
+        let (groups, width, interleave) = a.pools ? (viewRows * a.channelTokens, viewCols, view.inner) : (s, 1, 1)
         if fused {
             let next = index + 1 < weights.blocks.count ? weights.blocks[index + 1].norm : weights.normF
-            mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: transposed ? gridView(ws) : nil), groups: groups, width: width,
+            mixer(block, ws, input: ws.normed, output: .residual(norm: next, view: transposed ? view : nil), groups: groups, width: width,
                   interleave: interleave, scan: scan)
         } else if transposed && folded {
             mixer(block, ws, input: ws.permuted, output: .rows(ws.permuted), groups: groups, width: width, interleave: interleave, scan: scan)
@@ -317,7 +314,7 @@ public final class VisionMamba: @unchecked Sendable {
     private func permute(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, ws: Workspace, toColumnMajor: Bool) {
         let a = architecture
         let (rows, cols, d) = (ws.grid.rows, ws.grid.cols, a.embedDim)
-        let inner = a.perChannelTokens && a.scanOrder == .channelFirst ? a.channelTokens : 1
+        let inner = gridView(ws).inner
         let outer = a.channelTokens / inner
         let run = inner * d
         for i in 0 ..< ws.batch {
